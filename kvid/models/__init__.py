@@ -1,0 +1,61 @@
+"""Video classification models and their registry."""
+
+from kvid.models import video_resnet
+from kvid.models.endpoints import feature_extractor
+from kvid.models.preprocessing import decode_predictions, kinetics400_labels, preprocess_input
+from kvid.models.registry import (
+    ModelSpec,
+    Preprocessing,
+    get_model,
+    get_preprocessing,
+    get_spec,
+    list_models,
+    register_model,
+)
+from kvid.models.video_resnet import (
+    FR2D18,
+    MC2_18,
+    MC3_18,
+    MC4_18,
+    MC5_18,
+    R2D18,
+    R3D18,
+    R3D34,
+    RMC2_18,
+    RMC3_18,
+    RMC4_18,
+    RMC5_18,
+    R2Plus1D18,
+    R2Plus1D34,
+    VideoResNet,
+)
+
+__all__ = [
+    "FR2D18",
+    "MC2_18",
+    "MC3_18",
+    "MC4_18",
+    "MC5_18",
+    "R2D18",
+    "R3D18",
+    "R3D34",
+    "RMC2_18",
+    "RMC3_18",
+    "RMC4_18",
+    "RMC5_18",
+    "ModelSpec",
+    "Preprocessing",
+    "R2Plus1D18",
+    "R2Plus1D34",
+    "VideoResNet",
+    "decode_predictions",
+    "feature_extractor",
+    "get_model",
+    "get_preprocessing",
+    "get_spec",
+    "kinetics400_labels",
+    "list_models",
+    "preprocess_input",
+    "register_model",
+    "video_resnet",
+]

@@ -1,0 +1,137 @@
+"""What every factory shares: argument checks, the input, the head and weights."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+from kvid import weights as weights_lib
+
+BASE_DOCSTRING = """Instantiates the {title} architecture.
+
+Reference:
+- {paper}
+
+Numerically checked against: {reference}.
+
+Clips are channels-last: `(batch, frames, height, width, channels)`. Call
+`kvid.preprocess_input(clips, "{key}")` on `[0, 255]` pixels first: this model
+expects {convention}.
+
+Args:
+    include_top: whether to include the classifier on top.
+    weights: `None` (random initialisation), the path of a weights file
+        (`.weights.h5`, or `.npz` of reference-named arrays), or the name of a
+        registered weight set (see `kvid.weights.list_weights("{key}")`).
+    input_tensor: optional Keras tensor to use as the model's input.
+    input_shape: optional `(frames, height, width, channels)`; any of the first
+        three may be `None`{frames_note}. Defaults to `{default_shape}`.
+    pooling: with `include_top=False`, `None` returns the 5D output of the last
+        block, `"avg"` or `"max"` pools it globally to `(batch, channels)`.
+    classes: number of classes, with `include_top=True`.
+    classifier_activation: activation of the top layer; `None` returns logits.
+    name: the model's name.{extra_args}
+
+Returns:
+    A functional `keras.Model`.
+"""
+
+
+def check_arguments(
+    *,
+    include_top,
+    weights,
+    input_shape,
+    pooling,
+    classes,
+    default_shape,
+    alpha=1.0,
+):
+    """Validates the keras.applications arguments and returns the input shape.
+
+    Raises:
+        ValueError: naming the bad argument and repeating its value.
+    """
+    if not isinstance(include_top, bool):
+        raise ValueError(f"`include_top` must be True or False. Received: include_top={include_top}")
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"`pooling` must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise ValueError(f"`classes` must be a positive integer. Received: classes={classes!r}")
+    if not (isinstance(alpha, (int, float)) and alpha > 0):
+        raise ValueError(f"`alpha` must be a positive number. Received: alpha={alpha!r}")
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(
+            "`weights` must be None, a file path or a registered weights name. "
+            f"Received: weights={weights!r}"
+        )
+    shape = tuple(default_shape) if input_shape is None else tuple(input_shape)
+    if len(shape) != 4:
+        raise ValueError(
+            "`input_shape` must be (frames, height, width, channels). "
+            f"Received: input_shape={input_shape}"
+        )
+    if any(d is not None and (not isinstance(d, int) or d < 1) for d in shape):
+        raise ValueError(
+            f"`input_shape` sizes must be positive integers or None. Received: input_shape={shape}"
+        )
+    if shape[-1] is None:
+        raise ValueError(f"The channel count must be known. Received: input_shape={shape}")
+    if weights is not None and shape[-1] != 3:
+        raise ValueError(
+            "Pretrained weights expect 3 input channels. "
+            f"Received: weights={weights!r}, input_shape={shape}"
+        )
+    return shape
+
+
+def clip_input(input_shape, input_tensor, name="clips"):
+    """Returns the model's input tensor (a new `keras.Input` or `input_tensor`)."""
+    if input_tensor is None:
+        return keras.Input(shape=input_shape, name=name)
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return keras.Input(tensor=input_tensor, shape=input_shape, name=name)
+    return input_tensor
+
+
+def model_inputs(clips, input_tensor):
+    """The inputs to build the `keras.Model` from (keras.applications' rule)."""
+    if input_tensor is not None:
+        return keras.utils.get_source_inputs(input_tensor)
+    return clips
+
+
+def classification_head(
+    x, *, include_top, pooling, classes, classifier_activation, head_name="fc", dropout=0.0
+):
+    """Global pooling, then (with `include_top`) the fully connected classifier."""
+    if include_top:
+        x = keras.layers.GlobalAveragePooling3D(name="avgpool")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name="dropout")(x)
+        return keras.layers.Dense(classes, activation=classifier_activation, name=head_name)(x)
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling3D(name="avgpool")(x)
+    if pooling == "max":
+        return keras.layers.GlobalMaxPooling3D(name="maxpool")(x)
+    return x
+
+
+def finish_model(model, *, key, weights, include_top, classes, head_layers=("fc",)):
+    """Loads `weights` into `model` (see `kvid.weights.load_weights`)."""
+    if weights is not None:
+        weights_lib.load_weights(
+            model,
+            weights,
+            model_name=key,
+            include_top=include_top,
+            classes=classes,
+            head_layers=head_layers,
+        )
+    return model
+
+
+def scaled(width, alpha):
+    """A layer width multiplied by `alpha`, at least 1."""
+    return max(1, int(round(width * alpha)))

@@ -1,0 +1,71 @@
+"""keras.applications-style `preprocess_input` and `decode_predictions` for clips."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import keras
+import numpy as np
+
+from kvid.models.registry import ModelSpec, Preprocessing, get_preprocessing
+
+
+def preprocess_input(clips, model: str | ModelSpec | Preprocessing):
+    """Maps `[0, 255]` pixels to the input convention of `model`.
+
+    Spatial resizing and cropping are the data pipeline's job; this only
+    rescales and normalises, channels last.
+
+    Args:
+        clips: `(..., channels)` pixels in `[0, 255]`, any numeric dtype.
+        model: a registry key (e.g. `"r2plus1d_18"`), its `ModelSpec`, or a
+            `Preprocessing`.
+
+    Returns:
+        A float32 tensor of the same shape.
+
+    Example:
+        >>> x = kvid.preprocess_input(frames_uint8, "r3d_18")
+    """
+    convention = get_preprocessing(model)
+    low, high = convention.pixel_range
+    x = keras.ops.cast(clips, "float32") * ((high - low) / 255.0) + low
+    mean = np.asarray(convention.mean, "float32")
+    std = np.asarray(convention.std, "float32")
+    return (x - mean) / std
+
+
+@functools.cache
+def kinetics400_labels() -> tuple[str, ...]:
+    """The 400 Kinetics class names, in the order of the models' outputs."""
+    text = resources.files("kvid.models").joinpath("kinetics400_labels.txt").read_text()
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def decode_predictions(preds, top: int = 5, class_names=None):
+    """Turns a batch of class scores into readable `(index, class_name, score)` lists.
+
+    Args:
+        preds: `(batch, classes)` scores (probabilities or logits).
+        top: how many of the best classes to return per clip.
+        class_names: the class names; defaults to Kinetics-400's when
+            `classes == 400`.
+
+    Returns:
+        One list per clip of `(index, class_name, score)` tuples, best first.
+
+    Raises:
+        ValueError: if `preds` is not 2D or does not match `class_names`.
+    """
+    preds = np.asarray(keras.ops.convert_to_numpy(preds))
+    if class_names is None and preds.ndim == 2 and preds.shape[1] == 400:
+        class_names = kinetics400_labels()
+    if preds.ndim != 2 or class_names is None or preds.shape[1] != len(class_names):
+        raise ValueError(
+            "`decode_predictions` expects a batch of shape (samples, classes) with one name per "
+            f"class (Kinetics-400 names are used for 400 classes). Received: preds.shape="
+            f"{preds.shape}, {'no' if class_names is None else len(class_names)} class names"
+        )
+    order = np.argsort(-preds, axis=1)[:, :top]
+    return [[(int(i), class_names[i], float(row[i])) for i in idx] for row, idx in zip(preds, order)]
