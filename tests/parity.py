@@ -1,4 +1,4 @@
-"""The parity fixtures' numpy recipe (see tests/data/parity), re-implemented for the tests.
+"""The parity fixtures' numpy recipe (see tests/fixtures/parity), re-implemented for the tests.
 
 A fixture stores the reference's state-dict schema, the weight seed and its
 outputs; weights and inputs are regenerated here bit-exactly, no torch needed.
@@ -10,7 +10,7 @@ import pathlib
 
 import numpy as np
 
-FIXTURES = pathlib.Path(__file__).parent / "data" / "parity"
+FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "parity"
 
 
 def _weight(key, shape, keyset, rng):

@@ -1,4 +1,4 @@
-"""Exact parity with torchvision's r3d_18, mc3_18 and r2plus1d_18 (fixtures in tests/data)."""
+"""Exact parity with torchvision's r3d_18, mc3_18 and r2plus1d_18 (fixtures in tests/fixtures/parity)."""
 
 import keras
 import numpy as np
