@@ -1,0 +1,594 @@
+"""`tf.data` pipelines of clips from folders of videos, annotation files and TFRecords.
+
+Element structure (the contract the trainer and the exporter build on):
+
+- training / validation datasets: `(clips, labels)` batches, `clips` float32
+  `[batch, num_frames, height, width, 3]`, `labels` as in
+  `keras.utils.image_dataset_from_directory` (`"int"`: int32 `[batch]`,
+  `"categorical"`: float32 `[batch, num_classes]`, `"binary"`: float32
+  `[batch, 1]`; `label_mode=None`: clips only). Pixels are in `[0, 255]`
+  with `model=None`, else in the registered convention of `model`.
+- evaluation datasets (`video_evaluation_dataset`): one element per video,
+  `(views, label, video_id)`: `views` float32 `[num_clips * num_crops, T, H, W, 3]`
+  (clip-major: view `k * num_crops + c` is crop `c` of clip `k`), `label`
+  int32 scalar, `video_id` string scalar (the path, `@start-end` for a segment).
+
+Randomness is stateless: each element's seed comes from
+`tf.data.Dataset.random(seed, rerandomize_each_iteration=True)`, so the same
+`seed` gives the same data, every epoch draws new clips, and the draw does not
+depend on thread timing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from kvid.data import augment as augment_lib
+from kvid.data import sampling as sampling_lib
+from kvid.data.decode import VideoDecodeError, decode_frames
+from kvid.data.sources import (
+    ProbedExample,
+    VideoExample,
+    index_directory,
+    probe_examples,
+    read_annotations,
+)
+
+LABEL_MODES = ("int", "categorical", "binary", None)
+SUBSETS = ("training", "validation", "both", None)
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipConfig:
+    """How clips are sampled, cropped, augmented and normalised.
+
+    Attributes:
+        num_frames: frames per clip.
+        frame_step: step between frames, or an inclusive `(low, high)` range
+            drawn per clip in training (speed augmentation).
+        sampling: `"consecutive"` or `"uniform"` (TSN segments).
+        image_size: `(height, width)` of the crops.
+        fps: resample videos to this frame rate before sampling (`None`: keep).
+        short_side_range: training short-side scale jitter before the random
+            crop; default `(8/7, 10/7) * min(image_size)` (128-160 for 112).
+        eval_short_side: short side before the evaluation centre / 3 crops;
+            default `8/7 * min(image_size)` (128 for 112, 256 for 224).
+        augment: extra augmentation in training: `True` (horizontal flip),
+            `False`/`None`, a Keras image preprocessing layer, a list of them
+            (each draws once per clip), or a callable `(clip, seed) -> clip`.
+        model: registry key whose normalisation to apply; `None` keeps pixels
+            as float32 in `[0, 255]` (then use `kvid.preprocess_input`).
+    """
+
+    num_frames: int = 16
+    frame_step: int | tuple[int, int] = 1
+    sampling: str = "consecutive"
+    image_size: tuple[int, int] = (112, 112)
+    fps: float | None = None
+    short_side_range: tuple[float, float] | None = None
+    eval_short_side: float | None = None
+    augment: object = True
+    model: object = None
+
+    def __post_init__(self):
+        if self.num_frames < 1:
+            raise ValueError(f"`num_frames` must be >= 1. Received: num_frames={self.num_frames}")
+        sampling_lib.draw_frame_step(self.frame_step)  # validates
+        if self.sampling not in sampling_lib.SAMPLINGS:
+            raise ValueError(
+                f"`sampling` must be one of {sampling_lib.SAMPLINGS}. Received: sampling={self.sampling!r}"
+            )
+        size = tuple(int(s) for s in self.image_size)
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(
+                f"`image_size` must be (height, width). Received: image_size={self.image_size}"
+            )
+        object.__setattr__(self, "image_size", size)
+        short = min(size)
+        if self.short_side_range is None:
+            object.__setattr__(self, "short_side_range", (short * 8 / 7, short * 10 / 7))
+        if self.eval_short_side is None:
+            object.__setattr__(self, "eval_short_side", short * 8 / 7)
+
+    def augmentation(self):
+        """The training augmentation as a `(clip, seed) -> clip` callable, or `None`."""
+        if self.augment is True:
+            return augment_lib.ClipAugmentation(_horizontal_flip())
+        if self.augment is None or self.augment is False:
+            return None
+        if hasattr(self.augment, "get_random_transformation") or isinstance(
+            self.augment, (list, tuple)
+        ):
+            return augment_lib.ClipAugmentation(self.augment)
+        if callable(self.augment):
+            return self.augment
+        raise ValueError(
+            "`augment` must be a bool, a Keras image preprocessing layer, a list of them or a "
+            f"callable (clip, seed) -> clip. Received: augment={self.augment!r}"
+        )
+
+
+def _horizontal_flip():
+    import keras
+
+    return keras.layers.RandomFlip("horizontal")
+
+
+def _seeds(seed):
+    """A dataset of `[2]` int64 seeds, different every iteration, reproducible from `seed`."""
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+
+def finish_training_clip(frames, seed, config: ClipConfig, augmentation=None):
+    """Crops, augments and normalises one decoded training clip `uint8 [T, H, W, 3]`.
+
+    `augmentation` is `config.augmentation()`, made once outside the traced
+    function (Keras layers create their seed variables when constructed).
+    """
+    crop_seed, augment_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    clip = augment_lib.random_short_side_crop(
+        frames, crop_seed, config.image_size, config.short_side_range
+    )
+    if augmentation is not None:
+        clip = augmentation(clip, augment_seed)
+    return _normalize(clip, config)
+
+
+def finish_eval_views(frames, config: ClipConfig, num_crops: int):
+    """Crops and normalises `[K, T, H, W, 3]` frames into `[K * num_crops, T, h, w, 3]` views."""
+    if num_crops not in (1, 3):
+        raise ValueError(f"`num_crops` must be 1 or 3. Received: num_crops={num_crops}")
+    shape = tf.shape(frames)
+    flat = tf.reshape(frames, tf.concat([[-1], shape[2:]], 0))  # [K*T, H, W, 3]
+    if num_crops == 1:
+        views = augment_lib.center_crop(flat, config.image_size, config.eval_short_side)[None]
+    else:
+        views = augment_lib.three_crops(flat, config.image_size, config.eval_short_side)
+    height, width = config.image_size
+    views = tf.reshape(views, [num_crops, shape[0], shape[1], height, width, 3])
+    views = tf.reshape(tf.transpose(views, [1, 0, 2, 3, 4, 5]), [-1, shape[1], height, width, 3])
+    return _normalize(views, config)
+
+
+def _normalize(clip, config):
+    clip = tf.cast(clip, tf.float32)
+    return clip if config.model is None else augment_lib.normalize(clip, config.model)
+
+
+def encode_labels(labels, label_mode, num_classes):
+    """Formats int labels like `keras.utils.image_dataset_from_directory`."""
+    if label_mode == "categorical":
+        return tf.one_hot(labels, num_classes)
+    if label_mode == "binary":
+        return tf.cast(labels, tf.float32)[..., None]
+    return tf.cast(labels, tf.int32)
+
+
+class _Decoder:
+    """Decodes clips of probed examples in `tf.numpy_function` (PyAV releases the GIL)."""
+
+    def __init__(self, probed: list[ProbedExample], on_error: str):
+        self.probed = probed
+        self.on_error = on_error
+        self.failed: set[int] = set()
+
+    def __call__(self, index, indices):
+        entry = self.probed[int(index)]
+        flat = np.asarray(indices).reshape([-1])
+        try:
+            frames = decode_frames(entry.info, entry.positions[flat])
+        except VideoDecodeError:
+            if self.on_error == "raise":
+                raise
+            if int(index) not in self.failed:
+                self.failed.add(int(index))
+                logging.warning(
+                    "Skipping %s: it could not be decoded (%d videos skipped while decoding).",
+                    entry.example.video_id,
+                    len(self.failed),
+                )
+            return np.zeros((*np.shape(indices), 1, 1, 3), np.uint8), False
+        return frames.reshape((*np.shape(indices), *frames.shape[1:])), True
+
+    def map_fn(self, index, indices):
+        """The TF side: `uint8 [*indices.shape, H, W, 3]` frames and an `ok` flag."""
+        frames, ok = tf.numpy_function(self, [index, indices], [tf.uint8, tf.bool], stateful=False)
+        frames.set_shape(indices.shape.concatenate([None, None, 3]))
+        ok.set_shape([])
+        return frames, ok
+
+
+def clip_dataset(
+    probed: list[ProbedExample],
+    config: ClipConfig,
+    *,
+    training: bool,
+    batch_size: int | None = 32,
+    shuffle: bool = True,
+    seed: int | None = None,
+    clips_per_video: int = 1,
+    label_mode: str | None = "int",
+    num_classes: int | None = None,
+    on_error: str = "raise",
+):
+    """Batched `(clips, labels)` dataset of probed examples decoded with PyAV.
+
+    Args:
+        probed: from `kvid.data.sources.probe_examples`.
+        config: clip settings.
+        training: random clips, crops and augmentation; else centred clip and crop.
+        batch_size: `None` for unbatched elements.
+        shuffle: shuffle the videos every epoch.
+        seed: seeds shuffling and every random draw.
+        clips_per_video: clips drawn from each video per epoch.
+        label_mode: see module docstring.
+        num_classes: needed for `"categorical"`.
+        on_error: what to do with a video that fails to decode.
+
+    Returns:
+        A prefetched `tf.data.Dataset`.
+    """
+    if not probed:
+        raise ValueError("No readable videos to make a dataset of.")
+    seed = _default_seed(seed)
+    decoder = _Decoder(probed, on_error)
+    augmentation = config.augmentation() if training else None
+    index = np.repeat(np.arange(len(probed), dtype=np.int64), clips_per_video)
+    counts = np.repeat([len(p.positions) for p in probed], clips_per_video).astype(np.int32)
+    labels = np.repeat([p.example.label for p in probed], clips_per_video).astype(np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((index, counts, labels))
+    if shuffle:
+        ds = ds.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
+    ds = tf.data.Dataset.zip(ds, _seeds(seed))
+
+    def load(video, element_seed):
+        i, count, label = video
+        sample_seed, clip_seed = tf.unstack(tf.random.experimental.stateless_split(element_seed, 2))
+        indices = sampling_lib.sample_indices(
+            count,
+            config.num_frames,
+            config.frame_step,
+            config.sampling,
+            sample_seed if training else None,
+        )
+        frames, ok = decoder.map_fn(i, indices)
+        return frames, label, clip_seed, ok
+
+    def finish(frames, label, clip_seed, ok):
+        del ok
+        if training:
+            clip = finish_training_clip(frames, clip_seed, config, augmentation)
+        else:
+            clip = finish_eval_views(frames[None], config, num_crops=1)[0]
+        if label_mode is None:
+            return clip
+        return clip, encode_labels(label, label_mode, num_classes)
+
+    ds = ds.map(load, num_parallel_calls=AUTOTUNE)
+    if on_error == "skip":
+        ds = ds.filter(lambda frames, label, clip_seed, ok: ok)
+    ds = ds.map(finish, num_parallel_calls=AUTOTUNE)
+    if batch_size is not None:
+        ds = ds.batch(batch_size)
+    return ds.prefetch(AUTOTUNE)
+
+
+def _default_seed(seed):
+    # Like Keras' dataset utilities: no seed means a random one, fixed for the dataset's life.
+    return int(np.random.randint(1_000_000)) if seed is None else int(seed)
+
+
+def _split(examples, validation_split, subset, seed, shuffle):
+    """Keras' `get_training_or_validation_split` after its seeded file shuffle."""
+    if validation_split is None:
+        if subset is not None:
+            raise ValueError(
+                f"`subset` needs `validation_split`. Received: subset={subset!r}, "
+                "validation_split=None"
+            )
+        return examples, []
+    if not 0 < validation_split < 1:
+        raise ValueError(
+            f"`validation_split` must be between 0 and 1. Received: validation_split="
+            f"{validation_split}"
+        )
+    if subset not in SUBSETS[:3]:
+        raise ValueError(
+            f'`subset` must be "training", "validation" or "both" with `validation_split`. '
+            f"Received: subset={subset!r}"
+        )
+    if shuffle and seed is None:
+        raise ValueError(
+            "If using `validation_split` and shuffling the data, you must provide a `seed` "
+            "so that the training and validation subsets do not overlap."
+        )
+    examples = list(examples)
+    if shuffle:
+        order = np.random.RandomState(seed).permutation(len(examples))
+        examples = [examples[i] for i in order]
+    num_val = int(validation_split * len(examples))
+    return examples[: len(examples) - num_val], examples[len(examples) - num_val :]
+
+
+def _check_label_mode(label_mode, class_names):
+    if label_mode not in LABEL_MODES:
+        raise ValueError(
+            f"`label_mode` must be one of {LABEL_MODES}. Received: label_mode={label_mode!r}"
+        )
+    if label_mode == "binary" and (class_names is None or len(class_names) != 2):
+        raise ValueError(
+            f'`label_mode="binary"` needs exactly 2 classes. Received: class_names={class_names}'
+        )
+    if label_mode == "categorical" and class_names is None:
+        raise ValueError('`label_mode="categorical"` needs `class_names`.')
+
+
+def _datasets_from_examples(
+    examples,
+    class_names,
+    *,
+    label_mode,
+    batch_size,
+    shuffle,
+    seed,
+    validation_split,
+    subset,
+    clips_per_video,
+    on_error,
+    config: ClipConfig,
+):
+    _check_label_mode(label_mode, class_names)
+    if seed is None and validation_split is not None and not shuffle:
+        seed = 0
+    train, val = _split(examples, validation_split, subset, seed, shuffle)
+    num_classes = None if class_names is None else len(class_names)
+
+    def build(subset_examples, training):
+        probed = probe_examples(subset_examples, fps=config.fps, on_error=on_error)
+        ds = clip_dataset(
+            probed,
+            config,
+            training=training,
+            batch_size=batch_size,
+            shuffle=shuffle and training,
+            seed=seed,
+            clips_per_video=clips_per_video if training else 1,
+            label_mode=label_mode,
+            num_classes=num_classes,
+            on_error=on_error,
+        )
+        ds.class_names = class_names
+        ds.file_paths = [p.example.video_id for p in probed]
+        return ds
+
+    if subset == "both":
+        return build(train, True), build(val, False)
+    if subset == "validation":
+        return build(val, False)
+    return build(train, True)
+
+
+def video_dataset_from_directory(
+    directory: str,
+    labels="inferred",
+    label_mode: str | None = "int",
+    class_names=None,
+    batch_size: int | None = 32,
+    image_size: tuple[int, int] = (112, 112),
+    shuffle: bool = True,
+    seed: int | None = None,
+    validation_split: float | None = None,
+    subset: str | None = None,
+    *,
+    num_frames: int = 16,
+    frame_step: int | tuple[int, int] = 1,
+    sampling: str = "consecutive",
+    fps: float | None = None,
+    clips_per_video: int = 1,
+    augment=True,
+    model=None,
+    on_error: str = "raise",
+):
+    """Clips from a directory of videos, like `keras.utils.image_dataset_from_directory`.
+
+    With `labels="inferred"`, `directory` holds one subdirectory per class
+    (sorted names give the labels), each holding video files (any format
+    FFmpeg reads) or frame folders (a folder of JPEG/PNG frames is one video).
+    Every video is probed first: an unreadable file raises (naming it) or,
+    with `on_error="skip"`, is dropped with a warning. The training subset
+    draws random clips (random start, crop, scale jitter, `augment`); the
+    validation subset takes the centred clip and centre crop.
+
+    Args:
+        directory: the dataset root.
+        labels: `"inferred"`, `None` (no labels), or a list of class indices
+            in sorted path order.
+        label_mode: `"int"`, `"categorical"`, `"binary"` or `None` (clips only).
+        class_names: the class subdirectories to use, in label order.
+        batch_size: clips per batch; `None` for unbatched clips.
+        image_size: `(height, width)` of the clips.
+        shuffle: shuffle the videos (every epoch).
+        seed: seeds the split, shuffling and every random draw.
+        validation_split: fraction of videos held out.
+        subset: `"training"`, `"validation"` or `"both"` (a pair of datasets).
+        num_frames: frames per clip.
+        frame_step: step between frames, or a `(low, high)` range drawn per
+            training clip (speed augmentation).
+        sampling: `"consecutive"` or `"uniform"` (TSN segment sampling).
+        fps: resample the videos to this frame rate first (`None`: keep theirs).
+        clips_per_video: training clips drawn per video per epoch.
+        augment: `True` (horizontal flip), `False`, Keras image preprocessing
+            layer(s) (applied with one draw per clip), or `(clip, seed) -> clip`.
+        model: registry key (e.g. `"r2plus1d_18"`) whose normalisation to
+            apply; `None` keeps float32 pixels in `[0, 255]`.
+        on_error: `"raise"` or `"skip"` for unreadable videos.
+
+    Returns:
+        A `tf.data.Dataset` of `(clips, labels)` batches with attributes
+        `class_names` and `file_paths`, or a `(training, validation)` pair.
+
+    Example:
+        >>> train, val = kvid.data.video_dataset_from_directory(
+        ...     "videos/", validation_split=0.2, subset="both", seed=1,
+        ...     num_frames=16, frame_step=2, model="r2plus1d_18")
+    """
+    examples, class_names = index_directory(directory, labels, class_names)
+    if not examples:
+        raise ValueError(f"No videos found in directory {directory!r}.")
+    config = ClipConfig(
+        num_frames, frame_step, sampling, image_size, fps, augment=augment, model=model
+    )
+    return _datasets_from_examples(
+        examples,
+        class_names,
+        label_mode=label_mode if labels is not None else None,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        validation_split=validation_split,
+        subset=subset,
+        clips_per_video=clips_per_video,
+        on_error=on_error,
+        config=config,
+    )
+
+
+def video_dataset_from_annotations(
+    annotation_file: str,
+    root: str | None = None,
+    label_mode: str | None = "int",
+    class_names=None,
+    batch_size: int | None = 32,
+    image_size: tuple[int, int] = (112, 112),
+    shuffle: bool = True,
+    seed: int | None = None,
+    *,
+    training: bool = True,
+    label_offset: int = 0,
+    num_frames: int = 16,
+    frame_step: int | tuple[int, int] = 1,
+    sampling: str = "consecutive",
+    fps: float | None = None,
+    clips_per_video: int = 1,
+    augment=True,
+    model=None,
+    on_error: str = "raise",
+):
+    """Clips from the videos (or segments) an annotation file lists.
+
+    See `kvid.data.sources.read_annotations` for the accepted CSV and split
+    list forms (Kinetics, UCF101, HMDB51); rows with `start`/`end` seconds make
+    that segment of the video one example. Other arguments are those of
+    `video_dataset_from_directory`; `training=False` gives centred clips and
+    crops without augmentation (a validation split list).
+
+    Returns:
+        A `tf.data.Dataset` of `(clips, labels)` with `class_names` and `file_paths`.
+    """
+    examples, class_names = read_annotations(annotation_file, root, class_names, label_offset)
+    config = ClipConfig(
+        num_frames, frame_step, sampling, image_size, fps, augment=augment, model=model
+    )
+    _check_label_mode(label_mode, class_names)
+    probed = probe_examples(examples, fps=fps, on_error=on_error)
+    ds = clip_dataset(
+        probed,
+        config,
+        training=training,
+        batch_size=batch_size,
+        shuffle=shuffle and training,
+        seed=seed,
+        clips_per_video=clips_per_video if training else 1,
+        label_mode=label_mode,
+        num_classes=None if class_names is None else len(class_names),
+        on_error=on_error,
+    )
+    ds.class_names = class_names
+    ds.file_paths = [p.example.video_id for p in probed]
+    return ds
+
+
+def video_evaluation_dataset(
+    source: str,
+    num_clips: int = 10,
+    num_crops: int = 1,
+    *,
+    class_names=None,
+    root: str | None = None,
+    label_offset: int = 0,
+    image_size: tuple[int, int] = (112, 112),
+    num_frames: int = 16,
+    frame_step: int = 1,
+    sampling: str = "consecutive",
+    fps: float | None = None,
+    model=None,
+    on_error: str = "raise",
+):
+    """Video-level evaluation: every view of every video, one video per element.
+
+    Each element is `(views, label, video_id)`: `views` float32
+    `[num_clips * num_crops, num_frames, height, width, 3]` (`num_clips`
+    evenly spaced clips, each as `num_crops` = 1 centre or 3 crops along the
+    long side; clip-major order), `label` int32, `video_id` the path string.
+    Average the softmax of the model over `views` to score the video.
+
+    Args:
+        source: a directory with one subdirectory per class, or an annotation file.
+        num_clips: clips per video (10 in the papers).
+        num_crops: 1 (centre) or 3 spatial crops.
+        class_names: as in `video_dataset_from_directory` / `read_annotations`.
+        root: for annotation files, the directory their paths are under.
+        label_offset: for annotation files with 1-based integer labels.
+        image_size: `(height, width)` of the crops.
+        num_frames: frames per clip.
+        frame_step: step between frames.
+        sampling: `"consecutive"` or `"uniform"`.
+        fps: resample the videos to this rate first.
+        model: registry key for normalisation, or `None` for `[0, 255]` pixels.
+        on_error: `"raise"` or `"skip"`.
+
+    Returns:
+        An unbatched `tf.data.Dataset` with attribute `class_names`.
+    """
+    if tf.io.gfile.isdir(source):
+        examples, class_names = index_directory(source, "inferred", class_names)
+    else:
+        examples, class_names = read_annotations(source, root, class_names, label_offset)
+    config = ClipConfig(
+        num_frames, frame_step, sampling, image_size, fps, augment=False, model=model
+    )
+    probed = probe_examples(examples, fps=fps, on_error=on_error)
+    if not probed:
+        raise ValueError(f"No readable videos in {source!r}.")
+    decoder = _Decoder(probed, on_error)
+    ds = tf.data.Dataset.from_tensor_slices(
+        (
+            np.arange(len(probed), dtype=np.int64),
+            np.asarray([len(p.positions) for p in probed], np.int32),
+            np.asarray([p.example.label for p in probed], np.int32),
+            [p.example.video_id for p in probed],
+        )
+    )
+
+    def load(i, count, label, video_id):
+        indices = sampling_lib.multi_clip_indices(
+            count, config.num_frames, config.frame_step, config.sampling, num_clips
+        )
+        frames, ok = decoder.map_fn(i, indices)
+        return frames, label, video_id, ok
+
+    def finish(frames, label, video_id, ok):
+        del ok
+        return finish_eval_views(frames, config, num_crops), label, video_id
+
+    ds = ds.map(load, num_parallel_calls=AUTOTUNE)
+    if on_error == "skip":
+        ds = ds.filter(lambda frames, label, video_id, ok: ok)
+    ds = ds.map(finish, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    ds.class_names = class_names
+    return ds

@@ -1,0 +1,358 @@
+"""Videos as TFRecords of `tf.train.SequenceExample` with JPEG frames (TF Model Garden layout).
+
+Each record is one video (or segment):
+
+- context `clip/label/index` (int64), `clip/label/text` (bytes),
+  `clip/media_id` (bytes: the source path, `@start-end` for a segment);
+- feature list `image/encoded`: one JPEG per frame.
+
+Reading uses TF ops only (parse, gather the sampled frames, `decode_jpeg`), so
+the TFRecord path needs no Python in the input pipeline. `class_names.txt`
+next to the shards lists the class names in label order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from kvid.data import pipeline
+from kvid.data import sampling as sampling_lib
+from kvid.data.decode import VideoDecodeError, decode_frames, frame_positions, probe
+from kvid.data.sources import ON_ERROR, VideoExample, index_directory
+
+IMAGE_KEY = "image/encoded"
+LABEL_KEY = "clip/label/index"
+LABEL_TEXT_KEY = "clip/label/text"
+MEDIA_ID_KEY = "clip/media_id"
+CLASS_NAMES_FILE = "class_names.txt"
+
+
+def _bytes(values):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+
+def _resize_short_side(info, short_side):
+    if short_side is None:
+        return None
+    first = decode_frames(info, [0])[0]
+    height, width = first.shape[:2]
+    scale = short_side / min(height, width)
+    # Even sizes keep every JPEG chroma block whole.
+    return (max(2, round(height * scale / 2) * 2), max(2, round(width * scale / 2) * 2))
+
+
+def encode_video(
+    example: VideoExample,
+    class_names=None,
+    short_side: int | None = None,
+    fps: float | None = None,
+    quality: int = 90,
+) -> bytes:
+    """Decodes a video and serializes it as a `SequenceExample` with JPEG frames.
+
+    Args:
+        example: the video (or segment) and its label.
+        class_names: names for `clip/label/text`.
+        short_side: resize frames so their short side has this length.
+        fps: resample to this frame rate.
+        quality: JPEG quality.
+
+    Returns:
+        The serialized record.
+
+    Raises:
+        VideoDecodeError: if the video cannot be read.
+    """
+    info = probe(example.path)
+    positions = frame_positions(info, fps=fps, start=example.start, end=example.end)
+    frames = decode_frames(info, positions, size=_resize_short_side(info, short_side))
+    jpegs = [tf.io.encode_jpeg(frame, quality=quality).numpy() for frame in frames]
+    text = class_names[example.label] if class_names and example.label >= 0 else ""
+    context = tf.train.Features(
+        feature={
+            LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[example.label])),
+            LABEL_TEXT_KEY: _bytes([text.encode()]),
+            MEDIA_ID_KEY: _bytes([example.video_id.encode()]),
+        }
+    )
+    frame_list = tf.train.FeatureList(feature=[_bytes([jpeg]) for jpeg in jpegs])
+    record = tf.train.SequenceExample(
+        context=context, feature_lists=tf.train.FeatureLists(feature_list={IMAGE_KEY: frame_list})
+    )
+    return record.SerializeToString()
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionSummary:
+    """What `write_tfrecords` did: shard files written, videos written, skipped `(path, error)`."""
+
+    shards: list[str]
+    written: int
+    skipped: list[tuple[str, str]]
+
+
+def write_tfrecords(
+    examples,
+    output_dir: str,
+    class_names=None,
+    num_shards: int = 8,
+    short_side: int | None = None,
+    fps: float | None = None,
+    on_error: str = "skip",
+    prefix: str = "videos",
+    verbose: bool = True,
+) -> ConversionSummary:
+    """Writes examples to `num_shards` TFRecord shards (round-robin), with a progress bar.
+
+    Args:
+        examples: `VideoExample`s.
+        output_dir: created if missing; gets `<prefix>-0000i-of-0000n.tfrecord`
+            shards and `class_names.txt`.
+        class_names: class names in label order.
+        num_shards: number of shard files.
+        short_side: resize frames so their short side has this length.
+        fps: resample to this frame rate.
+        on_error: `"skip"` (warn per file, listed in the summary) or `"raise"`.
+        prefix: shard file name prefix.
+        verbose: show a `keras.utils.Progbar`.
+
+    Returns:
+        A `ConversionSummary`.
+    """
+    if on_error not in ON_ERROR:
+        raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: on_error={on_error!r}")
+    tf.io.gfile.makedirs(output_dir)
+    num_shards = max(1, min(num_shards, len(examples)))
+    shards = [
+        os.path.join(output_dir, f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord")
+        for i in range(num_shards)
+    ]
+    writers = [tf.io.TFRecordWriter(path) for path in shards]
+    progbar = keras.utils.Progbar(
+        len(examples), verbose=1 if verbose else 0, stateful_metrics=["skipped"], unit_name="video"
+    )
+    written, skipped = 0, []
+    try:
+        for step, example in enumerate(examples):
+            try:
+                record = encode_video(example, class_names, short_side, fps)
+            except VideoDecodeError as err:
+                if on_error == "raise":
+                    raise
+                logging.warning("Skipping a video: %s", err)
+                skipped.append((example.path, str(err)))
+            else:
+                writers[written % num_shards].write(record)
+                written += 1
+            progbar.update(step + 1, [("skipped", len(skipped))], finalize=False)
+    finally:
+        for writer in writers:
+            writer.close()
+    progbar.update(len(examples), finalize=True)
+    if class_names:
+        with tf.io.gfile.GFile(os.path.join(output_dir, CLASS_NAMES_FILE), "w") as f:
+            f.write("\n".join(class_names) + "\n")
+    if skipped:
+        logging.warning(
+            "Skipped %d of %d videos that could not be read.", len(skipped), len(examples)
+        )
+    return ConversionSummary(shards, written, skipped)
+
+
+def convert_directory(
+    directory: str,
+    output_dir: str,
+    num_shards: int = 8,
+    short_side: int | None = None,
+    fps: float | None = None,
+    on_error: str = "skip",
+    verbose: bool = True,
+) -> ConversionSummary:
+    """Converts a directory with one subdirectory of videos per class into TFRecord shards.
+
+    See `write_tfrecords` for the arguments; labels are inferred from the
+    class subdirectories as in `video_dataset_from_directory`.
+    """
+    examples, class_names = index_directory(directory, "inferred")
+    if not examples:
+        raise ValueError(f"No videos found in directory {directory!r}.")
+    return write_tfrecords(
+        examples,
+        output_dir,
+        class_names,
+        num_shards=num_shards,
+        short_side=short_side,
+        fps=fps,
+        on_error=on_error,
+        verbose=verbose,
+    )
+
+
+def parse_record(serialized):
+    """Parses one record into `(jpeg_frames [N] string, label int64, media_id string)`."""
+    context, sequence = tf.io.parse_single_sequence_example(
+        serialized,
+        context_features={
+            LABEL_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+            MEDIA_ID_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        },
+        sequence_features={IMAGE_KEY: tf.io.FixedLenSequenceFeature([], tf.string)},
+    )
+    return sequence[IMAGE_KEY], context[LABEL_KEY], context[MEDIA_ID_KEY]
+
+
+def _decode_jpegs(jpegs):
+    def decode(jpeg):
+        # INTEGER_FAST trades a little accuracy for speed; channels=3 makes gray JPEGs RGB.
+        return tf.io.decode_jpeg(jpeg, channels=3, dct_method="INTEGER_FAST")
+
+    return tf.map_fn(decode, jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+
+
+def read_class_names(file_pattern: str):
+    """The `class_names.txt` next to the first shard matching `file_pattern`, or `None`."""
+    files = sorted(tf.io.gfile.glob(file_pattern))
+    if not files:
+        raise ValueError(f"No TFRecord files match file_pattern={file_pattern!r}.")
+    path = os.path.join(os.path.dirname(files[0]), CLASS_NAMES_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def video_dataset_from_tfrecords(
+    file_pattern: str,
+    label_mode: str | None = "int",
+    batch_size: int | None = 32,
+    image_size: tuple[int, int] = (112, 112),
+    shuffle: bool = True,
+    seed: int | None = None,
+    *,
+    training: bool = True,
+    num_frames: int = 16,
+    frame_step: int | tuple[int, int] = 1,
+    sampling: str = "consecutive",
+    clips_per_video: int = 1,
+    augment=True,
+    model=None,
+    shuffle_buffer: int = 1024,
+):
+    """Clips from TFRecord shards written by `write_tfrecords` (or the Model Garden layout).
+
+    Same elements as `video_dataset_from_directory`; only TF ops run per
+    element, so it scales with cores. Frame-rate resampling happens when
+    converting (`write_tfrecords(fps=...)`).
+
+    Args:
+        file_pattern: glob of the shards.
+        label_mode: `"int"`, `"categorical"`, `"binary"` or `None`.
+        batch_size: clips per batch, `None` for unbatched.
+        image_size: `(height, width)` of the clips.
+        shuffle: shuffle shards and records (every epoch).
+        seed: seeds shuffling and every random draw.
+        training: random clips and augmentation; else centred clip and crop.
+        num_frames: frames per clip.
+        frame_step: step between frames or a `(low, high)` range.
+        sampling: `"consecutive"` or `"uniform"`.
+        clips_per_video: training clips drawn per record per epoch.
+        augment: as in `video_dataset_from_directory`.
+        model: registry key for normalisation, or `None` for `[0, 255]` pixels.
+        shuffle_buffer: records in the shuffle buffer.
+
+    Returns:
+        A prefetched `tf.data.Dataset` with attribute `class_names`.
+    """
+    class_names = read_class_names(file_pattern)
+    pipeline._check_label_mode(label_mode, class_names)
+    config = pipeline.ClipConfig(
+        num_frames, frame_step, sampling, image_size, augment=augment, model=model
+    )
+    seed = pipeline._default_seed(seed)
+    files = tf.data.Dataset.list_files(file_pattern, shuffle=shuffle and training, seed=seed)
+    ds = files.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=tf.data.AUTOTUNE,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    if training and clips_per_video > 1:
+        ds = ds.flat_map(
+            lambda record: tf.data.Dataset.from_tensors(record).repeat(clips_per_video)
+        )
+    if shuffle and training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = tf.data.Dataset.zip(ds, pipeline._seeds(seed))
+    num_classes = None if class_names is None else len(class_names)
+    augmentation = config.augmentation() if training else None
+
+    def load(serialized, element_seed):
+        jpegs, label, _ = parse_record(serialized)
+        sample_seed, clip_seed = tf.unstack(tf.random.experimental.stateless_split(element_seed, 2))
+        indices = sampling_lib.sample_indices(
+            tf.shape(jpegs)[0],
+            config.num_frames,
+            config.frame_step,
+            config.sampling,
+            sample_seed if training else None,
+        )
+        frames = _decode_jpegs(tf.gather(jpegs, indices))
+        if training:
+            clip = pipeline.finish_training_clip(frames, clip_seed, config, augmentation)
+        else:
+            clip = pipeline.finish_eval_views(frames[None], config, num_crops=1)[0]
+        if label_mode is None:
+            return clip
+        return clip, pipeline.encode_labels(label, label_mode, num_classes)
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    if batch_size is not None:
+        ds = ds.batch(batch_size)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    ds.class_names = class_names
+    return ds
+
+
+def tfrecord_evaluation_dataset(
+    file_pattern: str,
+    num_clips: int = 10,
+    num_crops: int = 1,
+    *,
+    image_size: tuple[int, int] = (112, 112),
+    num_frames: int = 16,
+    frame_step: int = 1,
+    sampling: str = "consecutive",
+    model=None,
+):
+    """Video-level evaluation from TFRecords: elements `(views, label, video_id)`.
+
+    Same element structure as `kvid.data.video_evaluation_dataset`.
+    """
+    class_names = read_class_names(file_pattern)
+    config = pipeline.ClipConfig(
+        num_frames, frame_step, sampling, image_size, augment=False, model=model
+    )
+    files = tf.data.Dataset.list_files(file_pattern, shuffle=False)
+    ds = tf.data.TFRecordDataset(files)
+
+    def load(serialized):
+        jpegs, label, media_id = parse_record(serialized)
+        indices = sampling_lib.multi_clip_indices(
+            tf.shape(jpegs)[0], config.num_frames, config.frame_step, config.sampling, num_clips
+        )
+        frames = _decode_jpegs(tf.gather(jpegs, tf.reshape(indices, [-1])))
+        frames = tf.reshape(frames, tf.concat([[num_clips, num_frames], tf.shape(frames)[1:]], 0))
+        return (
+            pipeline.finish_eval_views(frames, config, num_crops),
+            tf.cast(label, tf.int32),
+            media_id,
+        )
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    ds.class_names = class_names
+    return ds
