@@ -57,6 +57,7 @@ __all__ = [
     "three_crops",
     "video_dataset_from_annotations",
     "video_dataset_from_directory",
+    "video_dataset_from_tfrecords",
     "video_evaluation_dataset",
     "write_tfrecords",
     "write_video",

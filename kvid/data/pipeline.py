@@ -32,7 +32,6 @@ from kvid.data import sampling as sampling_lib
 from kvid.data.decode import VideoDecodeError, decode_frames
 from kvid.data.sources import (
     ProbedExample,
-    VideoExample,
     index_directory,
     probe_examples,
     read_annotations,
@@ -81,7 +80,8 @@ class ClipConfig:
         sampling_lib.draw_frame_step(self.frame_step)  # validates
         if self.sampling not in sampling_lib.SAMPLINGS:
             raise ValueError(
-                f"`sampling` must be one of {sampling_lib.SAMPLINGS}. Received: sampling={self.sampling!r}"
+                f"`sampling` must be one of {sampling_lib.SAMPLINGS}. "
+                f"Received: sampling={self.sampling!r}"
             )
         size = tuple(int(s) for s in self.image_size)
         if len(size) != 2 or min(size) < 1:

@@ -112,7 +112,7 @@ def index_directory(directory: str, labels="inferred", class_names=None):
             '`labels` must be "inferred", None, or a list with one label per video '
             f"({len(paths)} found in {directory!r}). Received: labels={labels!r}"
         )
-    return [VideoExample(p, int(y)) for p, y in zip(paths, labels)], class_names
+    return [VideoExample(p, int(y)) for p, y in zip(paths, labels, strict=True)], class_names
 
 
 def _seconds(value):
@@ -169,7 +169,7 @@ def read_annotations(annotation_file: str, root=None, class_names=None, label_of
         class_names = sorted(set(names)) if names else None
     lookup = {name: i for i, name in enumerate(class_names or [])}
     examples = []
-    for (path, _, start, end), token in zip(rows, tokens):
+    for (path, _, start, end), token in zip(rows, tokens, strict=True):
         if token.lstrip("-").isdigit():
             label = int(token) - label_offset
         elif token in lookup:
