@@ -225,6 +225,17 @@ def _read_image(path: str, size) -> np.ndarray:
     raise _error(path, "the image holds no decodable picture.")
 
 
+def _frames(container, stream):
+    """Decoded frames of `stream` from the current position.
+
+    `container.decode` holds the GIL while decoding; the codec context's
+    `decode` releases it, so parallel `tf.data` calls decode on all cores.
+    The demuxer's final empty packet flushes the decoder.
+    """
+    for packet in container.demux(stream):
+        yield from stream.codec_context.decode(packet)
+
+
 def _decode_video(info: VideoInfo, wanted: np.ndarray, size) -> dict[int, np.ndarray]:
     """Decodes `wanted` (sorted unique) frames, matching decoded frames by timestamp.
 
@@ -245,7 +256,7 @@ def _decode_video(info: VideoInfo, wanted: np.ndarray, size) -> dict[int, np.nda
         if targets[0] > info.pts[0]:
             container.seek(int(targets[0]), stream=stream, backward=True, any_frame=False)
         try:
-            for frame in container.decode(stream):
+            for frame in _frames(container, stream):
                 pts = frame.pts if frame.pts is not None else frame.dts
                 if pts is None:
                     continue
