@@ -92,7 +92,9 @@ def main(argv):
         frame_step=FRAME_STEP,
     )  # fmt: skip
     pyav = kd.video_dataset_from_directory(directory, **common)
-    records = kd.video_dataset_from_tfrecords(os.path.join(root, "tfrecords", "*.tfrecord"), **common)
+    records = kd.video_dataset_from_tfrecords(
+        os.path.join(root, "tfrecords", "*.tfrecord"), **common
+    )
     clips = _CLIPS.value
     results = {
         "python_loop_pyav_decode_1_thread": python_decode_rate(directory, clips // 2),

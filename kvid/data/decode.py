@@ -42,12 +42,15 @@ class VideoInfo:
             seek); empty for frame folders.
         frame_files: the image files of a frame folder, in frame order; empty
             for video files.
+        nominal_fps: the rate the container declares (used when the frames'
+            own timing cannot tell, e.g. a single frame).
     """
 
     path: str
     times: np.ndarray
     pts: np.ndarray
     frame_files: tuple[str, ...] = ()
+    nominal_fps: float = FRAME_FOLDER_FPS
 
     @property
     def num_frames(self) -> int:
@@ -58,14 +61,13 @@ class VideoInfo:
     def fps(self) -> float:
         """Average frame rate (frames per second)."""
         if self.num_frames < 2 or self.times[-1] <= 0:
-            return FRAME_FOLDER_FPS if self.frame_files else 0.0
+            return self.nominal_fps
         return (self.num_frames - 1) / float(self.times[-1])
 
     @property
     def duration(self) -> float:
         """Seconds from the first frame to the end of the last one."""
-        step = 1.0 / self.fps if self.fps > 0 else 0.0
-        return float(self.times[-1]) + step
+        return float(self.times[-1]) + 1.0 / self.fps
 
 
 def _error(path: str, problem: str) -> VideoDecodeError:
@@ -109,6 +111,7 @@ def probe(path: str) -> VideoInfo:
                 if packet.size > 0
             ]
             time_base = stream.time_base
+            nominal_fps = float(stream.average_rate or stream.guessed_rate or FRAME_FOLDER_FPS)
     except (av.FFmpegError, OSError) as err:
         raise _error(path, f"{type(err).__name__}: {err}") from err
     if not pts:
@@ -116,10 +119,10 @@ def probe(path: str) -> VideoInfo:
     if any(p is None for p in pts):
         # Containers without timestamps: number the frames at the stream's nominal rate.
         pts = list(range(len(pts)))
-        time_base = 1 / (stream.average_rate or FRAME_FOLDER_FPS)
+        time_base = 1 / nominal_fps
     pts = np.unique(np.asarray(pts, np.int64))
     times = (pts - pts[0]) * float(time_base)
-    return VideoInfo(path=path, times=times, pts=pts)
+    return VideoInfo(path=path, times=times, pts=pts, nominal_fps=nominal_fps)
 
 
 def _probe_frame_folder(path: str) -> VideoInfo:

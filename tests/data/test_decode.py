@@ -19,8 +19,9 @@ FORMATS = [
 
 @pytest.mark.parametrize("extension,codec,pix_fmt", FORMATS)
 def test_every_container_decodes_the_wanted_frames(tmp_path, extension, codec, pix_fmt):
-    path = write_video(str(tmp_path / f"v.{extension}"), numbered_frames(20), codec=codec,
-                       pix_fmt=pix_fmt)
+    path = write_video(
+        str(tmp_path / f"v.{extension}"), numbered_frames(20), codec=codec, pix_fmt=pix_fmt
+    )
     info = decode.probe(path)
     assert info.num_frames == 20
     assert info.fps == pytest.approx(30.0, rel=1e-3)
@@ -62,8 +63,12 @@ def test_seek_decodes_only_from_the_keyframe(tmp_path, monkeypatch):
     seek_point = max(pts for pts in keyframes if pts <= info.pts[71])
     # From the keyframe before frame 71 to frame 73, and one more to know 73 is past.
     assert decoded[0] == seek_point
-    assert len(decoded) <= int(np.searchsorted(info.pts, info.pts[73])) - int(
-        np.searchsorted(info.pts, seek_point)) + 2
+    assert (
+        len(decoded)
+        <= int(np.searchsorted(info.pts, info.pts[73]))
+        - int(np.searchsorted(info.pts, seek_point))
+        + 2
+    )
     assert len(decoded) < 30
 
 
@@ -76,8 +81,9 @@ def test_variable_frame_rate_uses_timestamps(tmp_path):
     positions = decode.frame_positions(info, fps=10.0)
     expected = [int(np.searchsorted(times, k / 10 + 1e-6, side="right")) - 1 for k in range(10)]
     np.testing.assert_array_equal(positions[:10], expected)
-    np.testing.assert_array_equal(frame_number(decode.decode_frames(info, positions[:10])),
-                                  expected)
+    np.testing.assert_array_equal(
+        frame_number(decode.decode_frames(info, positions[:10])), expected
+    )
 
 
 def test_resampling_a_constant_rate_video(tmp_path):
@@ -96,8 +102,9 @@ def test_segment_outside_the_video_is_an_error(tmp_path):
 
 
 def test_gray_and_alpha_sources_become_rgb(tmp_path):
-    gray = write_video(str(tmp_path / "g.mkv"), numbered_frames(4, channels=1), codec="ffv1",
-                       pix_fmt="gray")
+    gray = write_video(
+        str(tmp_path / "g.mkv"), numbered_frames(4, channels=1), codec="ffv1", pix_fmt="gray"
+    )
     frames = decode.read_video(gray)
     assert frames.shape == (4, 24, 32, 3)
     np.testing.assert_array_equal(frames[:, 0, 0], np.repeat([[0], [8], [16], [24]], 3, axis=1))
@@ -116,8 +123,9 @@ def test_frame_folders(tmp_path):
     (folder / "notes.txt").write_text("not a frame")
     info = decode.probe(str(folder))
     assert info.num_frames == 5
-    np.testing.assert_array_equal(frame_number(decode.decode_frames(info, [4, 0, 2]), first=3),
-                                  [4, 0, 2])
+    np.testing.assert_array_equal(
+        frame_number(decode.decode_frames(info, [4, 0, 2]), first=3), [4, 0, 2]
+    )
 
 
 def _zero_frame_video(path):
@@ -129,8 +137,9 @@ def _zero_frame_video(path):
         video.width, video.height = 32, 24
         audio = container.add_stream("pcm_s16le", rate=8000)
         audio.layout = "mono"
-        samples = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16",
-                                             layout="mono")
+        samples = av.AudioFrame.from_ndarray(
+            np.zeros((1, 800), np.int16), format="s16", layout="mono"
+        )
         samples.sample_rate = 8000
         for packet in [*audio.encode(samples), *audio.encode()]:
             container.mux(packet)
