@@ -16,6 +16,7 @@ def write_video(
     pix_fmt: str = "yuv420p",
     keyframe_interval: int | None = None,
     times=None,
+    options: dict[str, str] | None = None,
 ) -> str:
     """Encodes `frames` into a video file; the container follows the extension.
 
@@ -28,6 +29,8 @@ def write_video(
         keyframe_interval: frames between keyframes (GOP size), `None` for the codec default.
         times: optional presentation time of each frame in seconds (variable
             frame rate); default `i / fps`.
+        options: encoder options, e.g. `{"crf": "18"}` for libx264 or
+            `{"qmax": "2"}` for near-lossless MPEG-4.
 
     Returns:
         `path`.
@@ -38,7 +41,7 @@ def write_video(
     source_format = {1: "gray", 3: "rgb24", 4: "rgba"}[frames.shape[-1]]
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(path, "w") as container:
-        stream = container.add_stream(codec, rate=rate)
+        stream = container.add_stream(codec, rate=rate, options=options or {})
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = pix_fmt
         if keyframe_interval is not None:

@@ -43,5 +43,12 @@ def video_dir(tmp_path_factory):
         os.makedirs(root / name)
         for k, (filename, codec, count) in enumerate(entries):
             first = 16 * label + 2 * k
-            write_video(str(root / name / filename), numbered_frames(count, first), codec=codec)
+            # Near-lossless MPEG-4, so frame values survive a second lossy step (JPEG).
+            options = {"qmax": "2"} if codec == "mpeg4" else None
+            write_video(
+                str(root / name / filename),
+                numbered_frames(count, first),
+                codec=codec,
+                options=options,
+            )
     return str(root)
