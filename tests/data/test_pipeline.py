@@ -294,3 +294,15 @@ def test_video_evaluation_dataset(video_dir):
             np.testing.assert_array_equal(numbers[:, crop], expected)
         found.append(name)
     assert sorted(found) == sorted(n for c in VIDEOS.values() for n in c)
+
+
+def test_a_kvid_model_fits_on_the_dataset(video_dir):
+    ds = kvid.data.video_dataset_from_directory(
+        video_dir, batch_size=3, seed=0, num_frames=4, image_size=(16, 16), model="r2plus1d_18"
+    )
+    model = kvid.R2Plus1D18(
+        weights=None, classes=len(ds.class_names), input_shape=(4, 16, 16, 3), alpha=1 / 16
+    )
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    history = model.fit(ds, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
