@@ -1,6 +1,6 @@
 """kvid: 3D-CNN video classifiers for Keras 3, exact against their references."""
 
-from kvid import models, weights
+from kvid import data, models, weights
 from kvid.models import (
     FR2D18,
     MC2_18,
@@ -40,6 +40,7 @@ __all__ = [
     "R2Plus1D18",
     "R2Plus1D34",
     "__version__",
+    "data",
     "decode_predictions",
     "get_model",
     "list_models",
