@@ -44,6 +44,8 @@ class VideoInfo:
             for video files.
         nominal_fps: the rate the container declares (used when the frames'
             own timing cannot tell, e.g. a single frame).
+        timestamped: False when the container has no timestamps (raw
+            streams): `pts` are then frame numbers and clips decode from the start.
     """
 
     path: str
@@ -51,6 +53,7 @@ class VideoInfo:
     pts: np.ndarray
     frame_files: tuple[str, ...] = ()
     nominal_fps: float = FRAME_FOLDER_FPS
+    timestamped: bool = True
 
     @property
     def num_frames(self) -> int:
@@ -116,13 +119,14 @@ def probe(path: str) -> VideoInfo:
         raise _error(path, f"{type(err).__name__}: {err}") from err
     if not pts:
         raise _error(path, "it has no video frames.")
-    if any(p is None for p in pts):
-        # Containers without timestamps: number the frames at the stream's nominal rate.
+    timestamped = all(p is not None for p in pts)
+    if not timestamped:
+        # No timestamps: number the frames, at the stream's nominal rate.
         pts = list(range(len(pts)))
         time_base = 1 / nominal_fps
     pts = np.unique(np.asarray(pts, np.int64))
     times = (pts - pts[0]) * float(time_base)
-    return VideoInfo(path=path, times=times, pts=pts, nominal_fps=nominal_fps)
+    return VideoInfo(path, times, pts, nominal_fps=nominal_fps, timestamped=timestamped)
 
 
 def _probe_frame_folder(path: str) -> VideoInfo:
@@ -256,12 +260,14 @@ def _decode_video(info: VideoInfo, wanted: np.ndarray, size) -> dict[int, np.nda
         stream = container.streams.video[0]
         stream.thread_type = "SLICE"
         stream.codec_context.thread_count = 1
-        if targets[0] > info.pts[0]:
+        if info.timestamped and targets[0] > info.pts[0]:
             container.seek(int(targets[0]), stream=stream, backward=True, any_frame=False)
         try:
-            for frame in _frames(container, stream):
+            for number, frame in enumerate(_frames(container, stream)):
                 pts = frame.pts if frame.pts is not None else frame.dts
-                if pts is None:
+                if not info.timestamped:
+                    pts = number
+                elif pts is None:
                     continue
                 while j < len(targets) and targets[j] <= pts:
                     chosen = frame if targets[j] == pts or previous is None else previous

@@ -186,3 +186,12 @@ def test_truncated_tail_keeps_the_frames_that_decode(tmp_path):
     frames = decode.decode_frames(info, [0, 5, 29])
     numbers = frame_number(frames)
     assert numbers[0] == 0 and numbers[1] == 5 and 5 < numbers[2] < 29
+
+
+def test_streams_without_timestamps_are_numbered_and_decoded_from_the_start(tmp_path):
+    path = write_video(str(tmp_path / "raw.h264"), numbered_frames(20))
+    info = decode.probe(path)
+    assert not info.timestamped and info.num_frames == 20
+    np.testing.assert_array_equal(
+        frame_number(decode.decode_frames(info, [15, 3, 19])), [15, 3, 19]
+    )
