@@ -306,3 +306,29 @@ def test_a_kvid_model_fits_on_the_dataset(video_dir):
     model.compile("sgd", "sparse_categorical_crossentropy")
     history = model.fit(ds, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_decoding_runs_in_parallel_calls(video_dir, monkeypatch):
+    """Clips decode in concurrent `numpy_function` calls (PyAV releases the GIL while decoding)."""
+    import threading
+    import time
+
+    original = pipeline.decode_frames
+    active, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow(info, indices):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.05)  # releases the GIL, as decoding does
+        try:
+            return original(info, indices)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(pipeline, "decode_frames", slow)
+    ds = kvid.data.video_dataset_from_directory(video_dir, batch_size=None, seed=0, **SMALL)
+    assert len(list(ds)) == 6
+    assert most[0] >= 2
