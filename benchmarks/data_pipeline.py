@@ -115,6 +115,8 @@ def main(argv):
     report = {
         "clips_per_second": {k: round(wall, 1) for k, (wall, _) in results.items()},
         "clips_per_cpu_second": {k: round(cpu, 1) for k, (_, cpu) in results.items()},
+        # CPU-seconds per wall-second of this process: how many cores it actually got.
+        "cores_used": {k: round(wall / cpu, 2) for k, (wall, cpu) in results.items()},
         "clip": f"{NUM_FRAMES}x{CROP}x{CROP}, frame_step {FRAME_STEP}, scale jitter + crop + flip",
         "videos": f"{_NUM_VIDEOS.value} x 10 s, 320x240, 30 fps, H.264, keyframe every 30 frames",
         "tfrecords": f"JPEG frames, short side 128, converted in {convert_seconds:.1f} s",
