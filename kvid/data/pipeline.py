@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -98,7 +99,7 @@ class ClipConfig:
     def augmentation(self):
         """The training augmentation as a `(clip, seed) -> clip` callable, or `None`."""
         if self.augment is True:
-            return augment_lib.ClipAugmentation(_horizontal_flip())
+            return augment_lib.ClipAugmentation(keras.layers.RandomFlip("horizontal"))
         if self.augment is None or self.augment is False:
             return None
         if hasattr(self.augment, "get_random_transformation") or isinstance(
@@ -111,12 +112,6 @@ class ClipConfig:
             "`augment` must be a bool, a Keras image preprocessing layer, a list of them or a "
             f"callable (clip, seed) -> clip. Received: augment={self.augment!r}"
         )
-
-
-def _horizontal_flip():
-    import keras
-
-    return keras.layers.RandomFlip("horizontal")
 
 
 def _seeds(seed):
