@@ -1,0 +1,6 @@
+"""Small serializable Keras layers shared by the model families."""
+
+from kvid.layers.gating import SelfGating
+from kvid.layers.space_to_depth import SpaceToDepth3D
+
+__all__ = ["SelfGating", "SpaceToDepth3D"]
