@@ -246,7 +246,6 @@ def _build(
         x = keras.layers.Conv3D(classes, 1, name="classifier_1")(x)
         x = keras.layers.GlobalAveragePooling3D(name="classifier_mean")(x)
         x = keras.layers.Activation(classifier_activation, name="predictions")(x)
-        head_layers = ("classifier_1",)
     else:
         x = common.classification_head(
             x,
@@ -255,7 +254,6 @@ def _build(
             classes=classes,
             classifier_activation=classifier_activation,
         )
-        head_layers = ("fc",)
     model = keras.Model(common.model_inputs(clips, input_tensor), x, name=name)
     return common.finish_model(
         model,
@@ -263,7 +261,7 @@ def _build(
         weights=weights,
         include_top=include_top,
         classes=classes,
-        head_layers=head_layers,
+        head_layers=("classifier_1",) if key == "s3d" else ("fc",),
     )
 
 

@@ -150,7 +150,11 @@ def test_endpoints_are_layers_usable_for_feature_extraction(key):
 def test_quarter_width_s3dg_trains_on_small_clips():
     keras.utils.set_random_seed(0)
     model = kvid.S3DG(alpha=0.25, input_shape=(16, 64, 64, 3), classes=8)
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss="sparse_categorical_crossentropy",
+        run_eagerly=True,  # tracing the train step costs more than one eager step
+    )
     x = np.random.default_rng(0).uniform(0, 1, size=(2, 16, 64, 64, 3)).astype("float32")
     before = model.get_layer("fc").kernel.numpy().copy()
     loss = model.train_on_batch(x, np.array([1, 5]))

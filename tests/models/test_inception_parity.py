@@ -67,3 +67,16 @@ def test_space_to_depth_stem_matches_the_reference_computation():
     actual = stem.predict(x.transpose(0, 2, 3, 4, 1), verbose=0).transpose(0, 4, 1, 2, 3)
     assert actual.shape == expected.shape
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("fixture_name", ["i3d__public", "s3d__public", "s3dg__public"])
+def test_reference_weights_load_into_a_headless_model(fixture_name, tmp_path):
+    fixture = parity.load(fixture_name)
+    path = tmp_path / "reference.npz"
+    np.savez(path, **fixture["state_dict"])
+    model = kvid.get_model(fixture_name.split("__")[0], include_top=False, weights=str(path))
+    first_bn = next(
+        layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    key = next(k for k in fixture["state_dict"] if k.endswith("running_var"))
+    np.testing.assert_array_equal(first_bn.moving_variance.numpy(), fixture["state_dict"][key])
