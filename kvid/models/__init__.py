@@ -1,6 +1,6 @@
 """Video classification models and their registry."""
 
-from kvid.models import i3d, inception, s3d, video_resnet
+from kvid.models import flops, i3d, inception, s3d, video_resnet
 from kvid.models.endpoints import feature_extractor
 from kvid.models.i3d import I3D
 from kvid.models.preprocessing import decode_predictions, kinetics400_labels, preprocess_input
@@ -55,6 +55,7 @@ __all__ = [
     "VideoResNet",
     "decode_predictions",
     "feature_extractor",
+    "flops",
     "get_model",
     "get_preprocessing",
     "get_spec",

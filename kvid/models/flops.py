@@ -38,7 +38,7 @@ def count_flops(model: keras.Model, input_shape: Sequence[int]) -> int:
         ValueError: if `input_shape` is not fully known.
 
     Example:
-        >>> kvid.models.count_flops(kvid.S3D(), (16, 224, 224, 3)) / 2e9  # GMACs
+        >>> kvid.models.flops.count_flops(kvid.S3D(), (16, 224, 224, 3)) / 2e9  # GMACs
     """
     if any(not isinstance(d, int) or d < 1 for d in input_shape):
         raise ValueError(
