@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keras
 
+from kvid.layers import WindowMeanPooling3D
 from kvid.models import common, inception
 from kvid.models.registry import ModelSpec, Preprocessing, register_model
 
@@ -82,13 +83,14 @@ def I3D(
     clips = common.clip_input(input_shape, input_tensor)
     x = inception.inception_features(clips, DIALECT, alpha=alpha, temporal=temporal)
     if include_top:
-        inception.check_min_size(x, HEAD_WINDOW, input_shape, "I3D", "9x193x193")
-        x = keras.layers.AveragePooling3D(HEAD_WINDOW, strides=1, name="avg_pool")(x)
+        # The reference averages (2, 7, 7) windows, classifies each with a
+        # 1x1x1 conv and averages the logits over time; pooling first is the
+        # same linear map (also over space beyond 224x224 crops, where the
+        # reference stops squeezing), and works on clips below 9x193x193.
+        x = WindowMeanPooling3D(HEAD_WINDOW, name="avg_pool")(x)
         x = keras.layers.Dropout(DROPOUT, name="dropout")(x)
         x = keras.layers.Conv3D(classes, 1, name="logits_conv3d")(x)
-        # The reference averages its per-frame logits over time (and, beyond
-        # 224x224 crops, kvid also over space).
-        x = keras.layers.GlobalAveragePooling3D(name="logits")(x)
+        x = keras.layers.Flatten(name="logits")(x)
         x = keras.layers.Activation(classifier_activation, name="predictions")(x)
     else:
         x = common.classification_head(
@@ -115,7 +117,7 @@ I3D.__doc__ = common.BASE_DOCSTRING.format(
     "Dataset, CVPR 2017",
     reference=REFERENCE,
     key="i3d",
-    convention="pixels scaled to [-1, 1]; with include_top=True clips of at least 9x193x193",
+    convention="pixels scaled to [-1, 1]; any clip size works (the reference needs 9x193x193)",
     frames_note="",
     default_shape=(None, None, None, 3),
     extra_args=inception.EXTRA_ARGS_DOC,

@@ -185,18 +185,3 @@ def inception_features(x, dialect, *, alpha, temporal):
         if name != endpoint:
             x = keras.layers.Identity(name=endpoint)(x)
     return x
-
-
-def check_min_size(x, window, input_shape, title, minimum):
-    """Raises if `x`'s known sizes are smaller than the head's pooling `window`.
-
-    Raises:
-        ValueError: repeating `input_shape` and naming the smallest clip.
-    """
-    sizes = x.shape[1:4]
-    if any(size is not None and size < w for size, w in zip(sizes, window, strict=True)):
-        raise ValueError(
-            f"{title} with include_top=True needs clips of at least {minimum} (frames x height x "
-            f"width): its head averages {window} windows. Use include_top=False for smaller "
-            f"clips. Received: input_shape={input_shape}"
-        )

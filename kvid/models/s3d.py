@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import keras
 
-from kvid.layers import SelfGating, SpaceToDepth3D
+from kvid.layers import SelfGating, SpaceToDepth3D, WindowMeanPooling3D
 from kvid.models import common, inception
 from kvid.models.registry import (
     TORCHVISION_MEAN,
@@ -240,11 +240,12 @@ def _build(
     clips = common.clip_input(input_shape, input_tensor)
     x = inception.inception_features(clips, dialect, alpha=alpha, temporal=temporal)
     if include_top and key == "s3d":
-        inception.check_min_size(x, HEAD_WINDOW, input_shape, "S3D", "13x209x209")
-        x = keras.layers.AveragePooling3D(HEAD_WINDOW, strides=1, name="avgpool")(x)
+        # AvgPool3d((2, 7, 7), stride 1), the 1x1x1 classifier, then the mean
+        # over (t, h, w): pooling first is the same linear map, at any size.
+        x = WindowMeanPooling3D(HEAD_WINDOW, name="avgpool")(x)
         x = keras.layers.Dropout(S3D_DROPOUT, name="classifier_0")(x)
         x = keras.layers.Conv3D(classes, 1, name="classifier_1")(x)
-        x = keras.layers.GlobalAveragePooling3D(name="classifier_mean")(x)
+        x = keras.layers.Flatten(name="classifier_mean")(x)
         x = keras.layers.Activation(classifier_activation, name="predictions")(x)
     else:
         x = common.classification_head(
@@ -330,7 +331,7 @@ S3D.__doc__ = common.BASE_DOCSTRING.format(
     reference=S3D_REFERENCE,
     key="s3d",
     convention="pixels scaled to [0, 1], then normalised with torchvision's Kinetics mean/std; "
-    "with include_top=True clips of at least 13x209x209, otherwise 5x17x17",
+    "clips of at least 5x17x17 (the reference's classifier needs 13x209x209)",
     frames_note="",
     default_shape=(None, None, None, 3),
     extra_args=inception.EXTRA_ARGS_DOC,
