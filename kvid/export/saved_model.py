@@ -204,18 +204,28 @@ def export_saved_model(
         scores = tf.cast(model(clips, training=False), tf.float32)
         return tf.nn.softmax(scores) if logits else scores
 
+    clip_shape = [num_frames, None, None, 3]
+    specs = {
+        SERVING_DEFAULT: tf.TensorSpec([None, *clip_shape], tf.uint8, name="frames"),
+        JPEG_FRAMES: tf.TensorSpec([None, num_frames], tf.string, name="jpeg_frames"),
+        MULTI_CLIP: tf.TensorSpec([None, None, *clip_shape], tf.uint8, name="clips"),
+    }
+
     def serve_frames(frames):
+        frames = serving_ops.check_shape(frames, specs[SERVING_DEFAULT])
         return serving_ops.prediction_outputs(
             probabilities(frames, SERVING_DEFAULT), top_k, class_names
         )
 
     def serve_jpeg(jpeg_frames):
+        jpeg_frames = serving_ops.check_shape(jpeg_frames, specs[JPEG_FRAMES])
         frames = serving_ops.decode_jpeg_frames(jpeg_frames, JPEG_FRAMES)
         return serving_ops.prediction_outputs(
             probabilities(frames, JPEG_FRAMES), top_k, class_names
         )
 
     def serve_multi_clip(clips):
+        clips = serving_ops.check_shape(clips, specs[MULTI_CLIP])
         clips = serving_ops.check_clip_sizes(clips, MULTI_CLIP)
         shape = tf.shape(clips)
         per_clip = probabilities(tf.reshape(clips, tf.concat([[-1], shape[2:]], 0)), MULTI_CLIP)
@@ -224,22 +234,12 @@ def export_saved_model(
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    clip_shape = [num_frames, None, None, 3]
-    archive.add_endpoint(
-        SERVING_DEFAULT,
-        serve_frames,
-        [tf.TensorSpec([None, *clip_shape], tf.uint8, name="frames")],
-    )
-    archive.add_endpoint(
-        JPEG_FRAMES,
-        serve_jpeg,
-        [tf.TensorSpec([None, num_frames], tf.string, name="jpeg_frames")],
-    )
-    archive.add_endpoint(
-        MULTI_CLIP,
-        serve_multi_clip,
-        [tf.TensorSpec([None, None, *clip_shape], tf.uint8, name="clips")],
-    )
+    for name, serve in (
+        (SERVING_DEFAULT, serve_frames),
+        (JPEG_FRAMES, serve_jpeg),
+        (MULTI_CLIP, serve_multi_clip),
+    ):
+        archive.add_endpoint(name, serve, [specs[name]])
     archive.write_out(path, verbose=False)
     return path
 

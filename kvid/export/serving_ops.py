@@ -17,6 +17,17 @@ JPEG_START = b"\xff\xd8\xff"  # SOI marker, then the first segment's marker
 JPEG_END = b"\xff\xd9"  # EOI marker
 
 
+def check_shape(tensor: tf.Tensor, spec: tf.TensorSpec) -> tf.Tensor:
+    """Checks at run time that `tensor` has the rank and fixed sizes of `spec`.
+
+    The signature's input spec alone does not: TF Serving (and a loaded
+    signature) feeds request tensors of any shape into the graph, where a wrong
+    rank would fail deep inside resizing. `EnsureShape` fails first, with
+    "Shape of tensor <name> [got] is not compatible with expected shape [spec]".
+    """
+    return tf.ensure_shape(tensor, spec.shape, name=f"check_{spec.name}_shape")
+
+
 def check_clip_sizes(frames: tf.Tensor, signature: str) -> tf.Tensor:
     """Fails with a clear message unless `[..., frames, height, width, 3]` sizes are positive.
 
@@ -117,9 +128,7 @@ def resize_crop_normalize(frames: tf.Tensor, preprocessing: Preprocessing) -> tf
     size = resized_size(shape[2], shape[3], preprocessing.resize)
     images = tf.image.resize(images, size, method="bilinear", antialias=True)
     crop = preprocessing.crop_size
-    top, left = tf.unstack(
-        tf.cast(tf.round(tf.cast(size - crop, tf.float64) / 2.0), tf.int32)
-    )
+    top, left = tf.unstack(tf.cast(tf.round(tf.cast(size - crop, tf.float64) / 2.0), tf.int32))
     images = images[:, top : top + crop, left : left + crop, :]
     clips = tf.reshape(images, tf.concat([shape[:2], [crop, crop, 3]], axis=0))
     return tf.convert_to_tensor(preprocess_input(clips, preprocessing))
