@@ -61,6 +61,18 @@ def decode_jpeg_frames(jpeg_frames: tf.Tensor, signature: str = "jpeg_frames") -
     end) and all frames must share one size; otherwise an in-graph check fails
     with a message listing the offending `[clip, frame]` indices.
     """
+    shape = tf.shape(jpeg_frames)
+    non_empty = [
+        tf.debugging.assert_positive(
+            shape[1], message=f"{signature}: a clip needs at least one frame; got 0 frames"
+        ),
+        # Decoding maps over the frames, which cannot stack an empty list.
+        tf.debugging.assert_positive(
+            shape[0], message=f"{signature}: a request needs at least one clip; got 0 clips"
+        ),
+    ]
+    with tf.control_dependencies(non_empty):
+        jpeg_frames = tf.identity(jpeg_frames)
     # Prepending two bytes keeps the end slice in range for strings shorter than 2.
     complete = tf.logical_and(
         tf.equal(tf.strings.substr(jpeg_frames, 0, len(JPEG_START)), JPEG_START),
@@ -97,8 +109,7 @@ def decode_jpeg_frames(jpeg_frames: tf.Tensor, signature: str = "jpeg_frames") -
             flat,
             fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
         )
-    shape = tf.concat([tf.shape(jpeg_frames), tf.shape(decoded)[1:]], axis=0)
-    return tf.reshape(decoded, shape)
+    return tf.reshape(decoded, tf.concat([shape, tf.shape(decoded)[1:]], axis=0))
 
 
 def resized_size(height: tf.Tensor, width: tf.Tensor, resize: int | tuple[int, int]) -> tf.Tensor:
