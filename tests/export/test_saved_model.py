@@ -6,7 +6,6 @@ on clips resized and cropped here, independently of the exporter.
 """
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -220,7 +219,7 @@ def test_graph_uses_only_stock_tensorflow_ops(served):
 
 
 def saved_model_cli_signatures(path):
-    """`saved_model_cli show --all`, parsed to {signature: {'inputs'|'outputs': {key: (dtype, shape)}}}."""
+    """Parses `saved_model_cli show --all`: {signature: {'inputs': {key: (dtype, shape)}, ...}}."""
     cli = Path(sys.executable).with_name("saved_model_cli")
     text = subprocess.run(
         [str(cli), "show", "--dir", str(path), "--all"], check=True, capture_output=True, text=True
