@@ -249,6 +249,7 @@ def export_registered_model(
     *,
     weights: str | None = None,
     classes: int = 400,
+    alpha: float | None = None,
     export_dir: str | os.PathLike | None = None,
     **kwargs,
 ) -> str:
@@ -258,12 +259,15 @@ def export_registered_model(
         model_name: a registry key, e.g. `"r2plus1d_18"`.
         weights: the model's `weights` argument (a file or a registered name).
         classes: the number of classes of the weights.
+        alpha: the width multiplier of the weights, for factories that take
+            one; `None` keeps the factory's default.
         export_dir: defaults to `saved_models/<model_name>`.
         **kwargs: `version`, `class_names`, `top_k` of `export_saved_model`.
 
     Returns:
         The path of the written version folder.
     """
-    model = get_model(model_name, weights=weights, classes=classes)
+    width = {} if alpha is None else {"alpha": alpha}
+    model = get_model(model_name, weights=weights, classes=classes, **width)
     export_dir = os.path.join("saved_models", model_name) if export_dir is None else export_dir
     return export_saved_model(model, export_dir, preprocessing=model_name, **kwargs)
