@@ -169,7 +169,7 @@ def export_saved_model(
             class names of the wrong length, a bad `top_k` or an existing version.
 
     Example:
-        >>> model = kvid.R2Plus1D18(weights="r2plus1d_18_kinetics400")
+        >>> model = kvid.R2Plus1D18(weights="r2plus1d_18.weights.h5")
         >>> kvid.export.export_saved_model(model, "saved_models/r2plus1d_18")
         'saved_models/r2plus1d_18/1'
     """
@@ -197,10 +197,8 @@ def export_saved_model(
     if os.path.exists(path):
         raise ValueError(f"The export folder already exists; pick another version: {path}")
 
-    def probabilities(frames, signature):
-        clips = serving_ops.resize_crop_normalize(
-            serving_ops.check_clip_sizes(frames, signature), preprocessing
-        )
+    def probabilities(frames):
+        clips = serving_ops.resize_crop_normalize(frames, preprocessing)
         scores = tf.cast(model(clips, training=False), tf.float32)
         return tf.nn.softmax(scores) if logits else scores
 
@@ -213,22 +211,19 @@ def export_saved_model(
 
     def serve_frames(frames):
         frames = serving_ops.check_shape(frames, specs[SERVING_DEFAULT])
-        return serving_ops.prediction_outputs(
-            probabilities(frames, SERVING_DEFAULT), top_k, class_names
-        )
+        frames = serving_ops.check_clip_sizes(frames, SERVING_DEFAULT)
+        return serving_ops.prediction_outputs(probabilities(frames), top_k, class_names)
 
     def serve_jpeg(jpeg_frames):
         jpeg_frames = serving_ops.check_shape(jpeg_frames, specs[JPEG_FRAMES])
         frames = serving_ops.decode_jpeg_frames(jpeg_frames, JPEG_FRAMES)
-        return serving_ops.prediction_outputs(
-            probabilities(frames, JPEG_FRAMES), top_k, class_names
-        )
+        return serving_ops.prediction_outputs(probabilities(frames), top_k, class_names)
 
     def serve_multi_clip(clips):
         clips = serving_ops.check_shape(clips, specs[MULTI_CLIP])
         clips = serving_ops.check_clip_sizes(clips, MULTI_CLIP)
         shape = tf.shape(clips)
-        per_clip = probabilities(tf.reshape(clips, tf.concat([[-1], shape[2:]], 0)), MULTI_CLIP)
+        per_clip = probabilities(tf.reshape(clips, tf.concat([[-1], shape[2:]], 0)))
         video = tf.reduce_mean(tf.reshape(per_clip, [shape[0], shape[1], classes]), axis=1)
         return serving_ops.prediction_outputs(video, top_k, class_names)
 
