@@ -1,6 +1,6 @@
 """kvid: 3D-CNN video classifiers for Keras 3, exact against their references."""
 
-from kvid import models, weights
+from kvid import export, models, weights
 from kvid.models import (
     FR2D18,
     I3D,
@@ -47,6 +47,7 @@ __all__ = [
     "R2Plus1D34",
     "__version__",
     "decode_predictions",
+    "export",
     "get_model",
     "list_models",
     "models",
