@@ -20,12 +20,11 @@ import tensorflow as tf
 import kvid
 import kvid.export
 
-# One tiny model per family; the Inception family joins with one line ("s3dg").
-SERVING_MODELS = ["r3d_18"]
+SERVING_MODELS = ["r3d_18", "s3dg"]  # one tiny model per family: video ResNets, Inception
 CLASS_NAMES = ("archery", "bowling", "cooking", "dancing", "juggling")
 CLIENT = Path(__file__).with_name("tf_only_client.py")
 TOLERANCE = 1e-5
-FRAMES = 9  # I3D's shortest clip
+FRAMES = 9
 
 
 def synthetic_clip(rng, frames, height, width):
