@@ -1,0 +1,1 @@
+"""Training: strategies, schedules, callbacks, evaluation and the `train` entry point."""
