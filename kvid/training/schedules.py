@@ -73,6 +73,7 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.warmup_factor = float(warmup_factor)
 
     def __call__(self, step):
+        """The learning rate at optimizer step `step`."""
         step = ops.cast(step, "float32")
         passed = sum((ops.cast(step >= m, "float32") for m in self.milestones), 0.0)
         decayed = self.base_lr * ops.power(self.gamma, passed)
@@ -80,6 +81,7 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step < self.warmup_steps, warm, decayed)
 
     def get_config(self):
+        """The constructor arguments."""
         return {
             "base_lr": self.base_lr,
             "milestones": self.milestones,
@@ -115,6 +117,7 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.final_lr = float(final_lr)
 
     def __call__(self, step):
+        """The learning rate at optimizer step `step`."""
         step = ops.cast(step, "float32")
         progress = (step - self.warmup_steps) / (self.total_steps - self.warmup_steps)
         progress = ops.clip(progress, 0.0, 1.0)
@@ -124,6 +127,7 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step < self.warmup_steps, warm, decayed)
 
     def get_config(self):
+        """The constructor arguments."""
         return {
             "base_lr": self.base_lr,
             "total_steps": self.total_steps,
