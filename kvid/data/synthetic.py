@@ -34,7 +34,7 @@ CLASS_NAMES = (
 )
 # Class 2k + 1 is class 2k played backwards.
 FAMILIES = ("move", "rotate", "scale", "fade")
-SPLITS = {"train": 0, "validation": 1, "test": 2}
+SPLITS = {"train": 0, "validation": 1}
 _SUPERSAMPLE = 2
 _MANIFEST = "kvid_synthetic.json"
 

@@ -153,7 +153,8 @@ def make_schedule(
     Args:
         kind: the schedule's name.
         base_lr: the peak rate.
-        steps_per_epoch: optimizer steps per epoch (after gradient accumulation).
+        steps_per_epoch: batches per epoch (Keras feeds schedules its batch
+            counter, also under gradient accumulation).
         epochs: the length of the run (the cosine reaches 0 at its end).
         warmup_epochs: epochs of linear warm-up.
         milestones: epochs at which `"step"` multiplies the rate by `gamma`.

@@ -86,9 +86,10 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def _is_multi_worker(strategy) -> bool:
-    return isinstance(
-        strategy, tf.distribute.MultiWorkerMirroredStrategy
-    ) and strategy.extended._in_multi_worker_mode()
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
+    )
 
 
 @functools.cache
@@ -127,9 +128,7 @@ def patch_keras_multi_worker() -> bool:
 
     def reduce(values, strategy, reduction):
         if reduction in ("auto", "mean") and _is_multi_worker(strategy):
-            return keras.tree.map_structure(
-                lambda v: strategy.reduce("MEAN", v, axis=None), values
-            )
+            return keras.tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
         return reduce_per_replica(values, strategy, reduction)
 
     trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
