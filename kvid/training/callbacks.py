@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import keras
 import tensorflow as tf
@@ -59,3 +60,27 @@ def default_callbacks(
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "logs")))
     return callbacks
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the epoch that would make the next one overrun `seconds`.
+
+    Args:
+        seconds: the wall-clock budget for `fit`, counted from `on_train_begin`.
+    """
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = float(seconds)
+
+    def on_train_begin(self, logs=None):
+        """Starts the clock."""
+        self._start = time.monotonic()
+        self._epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Stops when the mean epoch so far would not fit in the time left."""
+        self._epochs += 1
+        elapsed = time.monotonic() - self._start
+        if elapsed + elapsed / self._epochs > self.seconds:
+            self.model.stop_training = True

@@ -72,6 +72,7 @@ def clip_dataset(
     shuffle: bool = False,
     seed: int = 0,
     reverse: bool = False,
+    drop_remainder: bool = False,
 ) -> tuple[tf.data.Dataset, list[str], int]:
     """One clip per video as `(uint8 clips, int labels)` batches.
 
@@ -79,10 +80,11 @@ def clip_dataset(
         directory: the class-per-folder root.
         num_frames: frames per clip (the centre ones).
         size: frames are resized to `size x size`.
-        batch_size: clips per batch; the last batch may be smaller.
+        batch_size: clips per batch.
         shuffle: reshuffle the videos every epoch (seeded).
         seed: the shuffle seed.
         reverse: play every clip backwards (labels unchanged).
+        drop_remainder: drop a last batch smaller than `batch_size`.
 
     Returns:
         `(dataset, class_names, number of videos)`.
@@ -103,4 +105,5 @@ def clip_dataset(
     if shuffle:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), class_names, len(paths)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE), class_names, len(paths)
