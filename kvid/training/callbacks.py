@@ -6,6 +6,7 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kvid.training import strategy as strategy_lib
@@ -35,9 +36,10 @@ def default_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """Checkpoint-and-resume, best-model checkpoint, CSV log and TensorBoard.
 
-    `BackupAndRestore` comes first so a killed run restarted with the same
-    `work_dir` resumes from the last finished epoch; each worker keeps its own
-    backup directory.
+    Under a multi-worker strategy, `SyncMovingStatistics` runs first so every
+    worker saves the same model. `BackupAndRestore` comes next so a killed run
+    restarted with the same `work_dir` resumes from the last finished epoch;
+    each worker keeps its own backup directory.
 
     Args:
         work_dir: the run's directory.
@@ -49,8 +51,11 @@ def default_callbacks(
         The callbacks, to pass to `Model.fit`.
     """
     out = worker_dir(work_dir, strategy)
-    task = 0 if strategy is None else strategy_lib.task_index()
-    callbacks = [
+    task = strategy_lib.task_index()
+    callbacks = []
+    if strategy is not None and strategy_lib.is_multi_worker(strategy):
+        callbacks.append(SyncMovingStatistics(strategy))
+    callbacks += [
         keras.callbacks.BackupAndRestore(os.path.join(work_dir, "backup", f"worker_{task}")),
         keras.callbacks.ModelCheckpoint(
             os.path.join(out, BEST_MODEL), monitor=monitor, mode="max", save_best_only=True
@@ -67,20 +72,68 @@ class TimeBudget(keras.callbacks.Callback):
 
     Args:
         seconds: the wall-clock budget for `fit`, counted from `on_train_begin`.
+        clock: returns the current time in seconds.
     """
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, clock=time.monotonic):
         super().__init__()
         self.seconds = float(seconds)
+        self.clock = clock
 
     def on_train_begin(self, logs=None):
         """Starts the clock."""
-        self._start = time.monotonic()
+        self._start = self.clock()
         self._epochs = 0
 
     def on_epoch_end(self, epoch, logs=None):
         """Stops when the mean epoch so far would not fit in the time left."""
         self._epochs += 1
-        elapsed = time.monotonic() - self._start
+        elapsed = self.clock() - self._start
         if elapsed + elapsed / self._epochs > self.seconds:
             self.model.stop_training = True
+
+
+class SyncMovingStatistics(keras.callbacks.Callback):
+    """Averages the float non-trainable variables (BatchNorm moving statistics) over workers.
+
+    Keras 3 updates moving statistics locally, so under
+    `MultiWorkerMirroredStrategy` every worker would keep its own estimate
+    (from its shard) and the workers' models would differ. Averaging them
+    before each validation and at each epoch end keeps every worker's model,
+    checkpoint and backup identical.
+
+    Args:
+        strategy: the `MultiWorkerMirroredStrategy` of the run.
+    """
+
+    def __init__(self, strategy: tf.distribute.Strategy):
+        super().__init__()
+        self.strategy = strategy
+
+    def _sync(self):
+        variables = [v for v in self.model.non_trainable_variables if "float" in str(v.dtype)]
+        if not variables:
+            return
+
+        def local_values():
+            return tf.concat([tf.reshape(v.value, [-1]) for v in variables], 0)
+
+        @tf.function
+        def means():
+            # One collective for all of them: a flat vector of every value.
+            return self.strategy.reduce("MEAN", self.strategy.run(local_values), axis=None)
+
+        averaged = means()
+        offset = 0
+        for variable in variables:
+            size = int(np.prod(variable.shape))
+            variable.assign(tf.reshape(averaged[offset : offset + size], variable.shape))
+            offset += size
+
+    def on_test_begin(self, logs=None):
+        """Validation sees the averaged statistics."""
+        self._sync()
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Checkpoints and backups see the averaged statistics."""
+        self._sync()

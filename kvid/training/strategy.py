@@ -85,7 +85,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     )
 
 
-def _is_multi_worker(strategy) -> bool:
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` spans several worker processes."""
     return (
         isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
         and strategy.extended._in_multi_worker_mode()
@@ -118,7 +119,7 @@ def patch_keras_multi_worker() -> bool:
 
     def maybe_symbolic_build(self, iterator=None, data_batch=None):
         strategy = self.distribute_strategy
-        if iterator is not None and _is_multi_worker(strategy):
+        if iterator is not None and is_multi_worker(strategy):
             for _, _, it in iterator:
                 batch = next(it)
                 data_batch = keras.tree.map_structure(lambda v: first_local(v, strategy), batch)
@@ -127,7 +128,7 @@ def patch_keras_multi_worker() -> bool:
         return build(self, iterator=iterator, data_batch=data_batch)
 
     def reduce(values, strategy, reduction):
-        if reduction in ("auto", "mean") and _is_multi_worker(strategy):
+        if reduction in ("auto", "mean") and is_multi_worker(strategy):
             return keras.tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
         return reduce_per_replica(values, strategy, reduction)
 

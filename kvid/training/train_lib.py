@@ -253,6 +253,12 @@ def train(
                 input_shape=(num_frames, size, size, 3),
                 **(model_kwargs or {}),
             )
+            if mixed_precision:
+                # The loss and metrics need float32 probabilities (Keras' advice).
+                outputs = keras.layers.Activation("linear", dtype="float32", name="float32")(
+                    net.outputs[0]
+                )
+                net = keras.Model(net.input, outputs, name=net.name)
             if freeze_batch_norm:
                 freeze_batch_norm_except_first(net)
             rate = schedules.make_schedule(
