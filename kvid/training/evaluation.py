@@ -15,7 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kvid.training import video_folder
+from kvid.models import preprocess_input
+from kvid.training import model_files, video_folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,7 @@ class EvaluationResult:
     num_clips: int
     num_videos: int
     confusion: np.ndarray
+    class_names: tuple[str, ...] = ()
 
 
 def view_starts(length: int, num_frames: int, num_clips: int) -> np.ndarray:
@@ -207,8 +209,48 @@ def view_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE), class_names
 
 
-def summary(result: EvaluationResult, class_names) -> str:
+def evaluate_directory(
+    model_path: str,
+    directory: str,
+    *,
+    model_name: str | None = None,
+    num_frames: int | None = None,
+    size: int | None = None,
+    num_clips: int = 10,
+    num_crops: int = 1,
+    batch_size: int = 16,
+) -> EvaluationResult:
+    """Evaluates the `.keras` model at `model_path` on a class-per-folder `directory`.
+
+    Args:
+        model_path: a `.keras` file (e.g. `best.keras` of a `train` run).
+        directory: the class-per-folder videos.
+        model_name: registry key of the input convention (default: the model's name).
+        num_frames: frames per view (default: the model's input length).
+        size: crop side (default: the model's input size).
+        num_clips: clips per video, evenly spaced.
+        num_crops: 1 or 3 spatial crops per clip.
+        batch_size: views per forward pass.
+    """
+    model = model_files.load_model(model_path)
+    key = model_files.preprocessing_key(model, model_name)
+    _, frames, height, _, _ = model.inputs[0].shape
+    dataset, class_names = view_dataset(
+        directory,
+        num_frames=num_frames or frames,
+        size=size or height,
+        num_clips=num_clips,
+        num_crops=num_crops,
+        batch_size=batch_size,
+        preprocess=lambda views: preprocess_input(views, key),
+    )
+    result = evaluate(model, dataset)
+    return dataclasses.replace(result, class_names=tuple(class_names))
+
+
+def summary(result: EvaluationResult, class_names=None) -> str:
     """A readable report: accuracies, per-class video accuracy, worst confusions."""
+    class_names = class_names or result.class_names
     lines = [
         f"clips: {result.num_clips}  videos: {result.num_videos}",
         f"clip top-1 {result.clip_top1:.3f}  top-5 {result.clip_top5:.3f}",

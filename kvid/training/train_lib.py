@@ -12,7 +12,7 @@ import tensorflow as tf
 from kvid.data import synthetic
 from kvid.models import get_model, preprocess_input
 from kvid.training import callbacks as callbacks_lib
-from kvid.training import evaluation, schedules, video_folder
+from kvid.training import evaluation, model_files, schedules, video_folder
 from kvid.training import strategy as strategy_lib
 
 OPTIMIZERS = ("adam", "sgd")
@@ -43,6 +43,13 @@ class TrainResult:
     seconds: float
     export_path: str | None
     class_names: list[str]
+
+    def summary(self) -> str:
+        """The one-line result: `val_accuracy=0.973 reversed_val_accuracy=0.121 seconds=412`."""
+        return (
+            f"val_accuracy={self.val_accuracy:.3f} "
+            f"reversed_val_accuracy={self.reversed_val_accuracy:.3f} seconds={self.seconds:.0f}"
+        )
 
 
 def freeze_batch_norm_except_first(model: keras.Model) -> int:
@@ -187,7 +194,8 @@ def train(
         model: a registry key (see `kvid.list_models()`).
         data_dir: a folder with `train/` and `validation/` class-per-folder
             splits; `None` uses the built-in synthetic dataset.
-        work_dir: checkpoints, backups, CSV and TensorBoard logs.
+        work_dir: checkpoints (`best.keras`), backups, the CSV and TensorBoard
+            logs, and `class_names.txt` (one output's class per line).
         model_kwargs: extra factory arguments, e.g. `{"alpha": 0.25}`.
         epochs: epochs to train.
         batch_size: global batch size (split over replicas).
@@ -296,7 +304,9 @@ def train(
         callbacks=[*run_callbacks, *callbacks],
         verbose=verbose,
     )
-    best = os.path.join(callbacks_lib.worker_dir(work_dir, distribution), callbacks_lib.BEST_MODEL)
+    out_dir = callbacks_lib.worker_dir(work_dir, distribution)
+    model_files.write_class_names(out_dir, class_names)
+    best = os.path.join(out_dir, callbacks_lib.BEST_MODEL)
     if os.path.exists(best):
         net.set_weights(keras.saving.load_model(best, compile=False).get_weights())
     accuracy = {
