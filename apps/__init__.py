@@ -1,0 +1,1 @@
+"""absl programs: each parses flags and calls one kvid function."""

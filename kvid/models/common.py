@@ -54,7 +54,9 @@ def check_arguments(
         ValueError: naming the bad argument and repeating its value.
     """
     if not isinstance(include_top, bool):
-        raise ValueError(f"`include_top` must be True or False. Received: include_top={include_top}")
+        raise ValueError(
+            f"`include_top` must be True or False. Received: include_top={include_top}"
+        )
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"`pooling` must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:

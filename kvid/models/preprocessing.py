@@ -68,4 +68,7 @@ def decode_predictions(preds, top: int = 5, class_names=None):
             f"{preds.shape}, {'no' if class_names is None else len(class_names)} class names"
         )
     order = np.argsort(-preds, axis=1)[:, :top]
-    return [[(int(i), class_names[i], float(row[i])) for i in idx] for row, idx in zip(preds, order)]
+    return [
+        [(int(i), class_names[i], float(row[i])) for i in idx]
+        for row, idx in zip(preds, order, strict=True)
+    ]

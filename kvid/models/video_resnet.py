@@ -34,11 +34,13 @@ BN_MOMENTUM = 0.9  # torch's momentum=0.1
 def conv3d(x, filters, kernel, stride, padding, name):
     """A bias-free Conv3D with torch-style symmetric zero `padding` per axis."""
     if any(padding):
-        if stride == (1, 1, 1) and all(p == k // 2 and k % 2 for k, p in zip(kernel, padding)):
+        if stride == (1, 1, 1) and all(
+            p == k // 2 and k % 2 for k, p in zip(kernel, padding, strict=True)
+        ):
             # At stride 1, Keras "same" is exactly this symmetric padding.
-            return keras.layers.Conv3D(
-                filters, kernel, padding="same", use_bias=False, name=name
-            )(x)
+            return keras.layers.Conv3D(filters, kernel, padding="same", use_bias=False, name=name)(
+                x
+            )
         x = keras.layers.ZeroPadding3D(tuple((p, p) for p in padding), name=f"{name}_pad")(x)
     return keras.layers.Conv3D(filters, kernel, strides=stride, use_bias=False, name=name)(x)
 
@@ -66,7 +68,7 @@ def block_conv(x, kind, filters, mid_filters, stride, name):
 
 
 def basic_block(x, kind, filters, stride, name):
-    """conv -> BN -> ReLU -> conv -> BN, plus the shortcut, then ReLU."""
+    """Conv -> BN -> ReLU -> conv -> BN, plus the shortcut, then ReLU."""
     in_filters = x.shape[-1]
     # torchvision sizes the (2+1)D middle width once per block, from its input
     # and output widths, so the 3D and (2+1)D blocks have ~equal parameters.
@@ -128,9 +130,16 @@ def VideoResNet(
         depth: 18 or 34.
         conv_kinds: five kinds, for the stem and the four stages: `"3d"`,
             `"2d"` or `"2plus1d"`; the stem may also be `"folded"` (R2D).
+        include_top: whether to include the fully connected classifier.
+        weights: `None`, a weights file, or a weights name registered for `key`.
+        input_tensor: optional Keras tensor to use as the model's input.
+        input_shape: optional `(frames, height, width, channels)`.
+        pooling: `None`, `"avg"` or `"max"`, with `include_top=False`.
+        classes: number of classes, with `include_top=True`.
+        classifier_activation: activation of the classifier, `None` for logits.
         alpha: width multiplier of every layer (1.0 is the paper's network).
+        name: the model's name.
         key: the registry key, used to look up named weights.
-        (The other arguments are the keras.applications ones.)
 
     Returns:
         A functional `keras.Model`.
@@ -168,7 +177,7 @@ def VideoResNet(
     x = stem(clips, conv_kinds[0], widths[0], alpha)
     x = keras.layers.Identity(name="stem")(x)
     for stage, (kind, width, blocks) in enumerate(
-        zip(conv_kinds[1:], widths, BLOCKS_PER_STAGE[depth]), start=1
+        zip(conv_kinds[1:], widths, BLOCKS_PER_STAGE[depth], strict=True), start=1
     ):
         for block in range(blocks):
             stride = 2 if stage > 1 and block == 0 else 1
@@ -193,7 +202,9 @@ def _mixed(x, reverse=False):
     return tuple(low if group < x else high for group in range(1, 6))
 
 
-_PAPER = "Tran et al., A Closer Look at Spatiotemporal Convolutions for Action Recognition, CVPR 2018"
+_PAPER = (
+    "Tran et al., A Closer Look at Spatiotemporal Convolutions for Action Recognition, CVPR 2018"
+)
 _TV_LAYOUT = "torchvision's VideoResNet with 34-layer stages (no public weights or fixture)"
 _TABLE_2 = "parameter counts of the paper's table 2 (no public reference implementation)"
 # torchvision publishes Kinetics-400 weights (16-frame clips) for these; the others
@@ -206,8 +217,13 @@ VARIANTS = {
     "r3d_18": ("R3D18", "R3D-18", 18, (CONV_3D,) * 5, "torchvision r3d_18"),
     "r3d_34": ("R3D34", "R3D-34", 34, (CONV_3D,) * 5, _TV_LAYOUT),
     **{
-        f"mc{x}_18": (f"MC{x}_18", f"MC{x}", 18, _mixed(x),
-                      "torchvision mc3_18" if x == 3 else _TABLE_2)
+        f"mc{x}_18": (
+            f"MC{x}_18",
+            f"MC{x}",
+            18,
+            _mixed(x),
+            "torchvision mc3_18" if x == 3 else _TABLE_2,
+        )
         for x in range(2, 6)
     },
     **{
@@ -217,8 +233,7 @@ VARIANTS = {
     "r2d_18": ("R2D18", "R2D", 18, (STEM_FOLDED,) + (CONV_2D,) * 4, _TABLE_2),
     "fr2d_18": ("FR2D18", "f-R2D", 18, (CONV_2D,) * 5, _TABLE_2),
     "r2plus1d_18": ("R2Plus1D18", "R(2+1)D-18", 18, (CONV_2PLUS1D,) * 5, "torchvision r2plus1d_18"),
-    "r2plus1d_34": ("R2Plus1D34", "R(2+1)D-34", 34, (CONV_2PLUS1D,) * 5,
-                    _TV_LAYOUT),
+    "r2plus1d_34": ("R2Plus1D34", "R(2+1)D-34", 34, (CONV_2PLUS1D,) * 5, _TV_LAYOUT),
 }
 
 
@@ -277,9 +292,7 @@ def _make_factory(key, func_name, title, depth, conv_kinds, reference):
     return factory
 
 
-_FACTORIES = {
-    spec[0]: _make_factory(key, *spec) for key, spec in VARIANTS.items()
-}
+_FACTORIES = {spec[0]: _make_factory(key, *spec) for key, spec in VARIANTS.items()}
 R3D18 = _FACTORIES["R3D18"]
 R3D34 = _FACTORIES["R3D34"]
 MC2_18 = _FACTORIES["MC2_18"]

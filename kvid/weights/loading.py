@@ -11,28 +11,35 @@ from kvid.weights.registry import WeightSpec, get_weights_spec, list_weights
 from kvid.weights.torch_state_dict import load_torch_state_dict
 
 
-def fetch_weights(spec: WeightSpec, cache_dir: str | None = None) -> str:
-    """Downloads (or finds cached) the file of `spec`, checking its SHA-256.
+def cache_dir() -> str:
+    """Where downloads are kept: `$KVID_HOME`, by default `~/.keras/kvid`."""
+    return os.path.expanduser(os.environ.get("KVID_HOME", os.path.join("~", ".keras", "kvid")))
 
-    The file lands in `cache_dir/kvid/` (default `$KERAS_HOME`, else `~/.keras`).
+
+def fetch_weights(spec: WeightSpec) -> str:
+    """Downloads (or finds cached) the file of `spec` in `cache_dir()/weights`.
+
+    Returns:
+        The local path of the verified file.
 
     Raises:
         ValueError: if the file's hash is not `spec.sha256` (the file is deleted).
     """
+    # get_file falls back to /tmp when its cache directory does not exist yet.
+    os.makedirs(cache_dir(), exist_ok=True)
     try:
         return keras.utils.get_file(
             fname=spec.file_name,
             origin=spec.url,
             file_hash=spec.sha256,
             hash_algorithm="sha256",
-            cache_dir=cache_dir,
-            cache_subdir="kvid",
+            cache_dir=cache_dir(),
+            cache_subdir="weights",
         )
     except ValueError as error:
         if "hash" not in str(error):
             raise
-        base = os.path.expanduser(cache_dir or keras.config.keras_home())
-        path = os.path.join(base, "kvid", spec.file_name)
+        path = os.path.join(cache_dir(), "weights", spec.file_name)
         if os.path.exists(path):
             os.remove(path)
         raise ValueError(

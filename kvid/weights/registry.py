@@ -33,7 +33,9 @@ class WeightSpec:
     @property
     def file_name(self) -> str:
         """The cache file name: model, weights name and the URL's extension."""
-        suffix = ".weights.h5" if self.url.endswith(".weights.h5") else "." + self.url.rsplit(".", 1)[-1]
+        suffix = (
+            ".weights.h5" if self.url.endswith(".weights.h5") else "." + self.url.rsplit(".", 1)[-1]
+        )
         return f"{self.model}_{self.name}{suffix}"
 
 

@@ -43,7 +43,9 @@ def torch_weight_map(layer) -> dict:
     elif isinstance(layer, keras.layers.Dense):
         found = {"weight": (layer.kernel, np.transpose)}
     else:
-        raise TypeError(f"Layer {layer.name!r} of type {type(layer).__name__} has no torch mapping.")
+        raise TypeError(
+            f"Layer {layer.name!r} of type {type(layer).__name__} has no torch mapping."
+        )
     if layer.bias is not None:
         found["bias"] = (layer.bias, _identity)
     return found
@@ -97,9 +99,8 @@ def load_torch_state_dict(
             key, value = params.pop(param)
             value = convert(value)
             if tuple(value.shape) != tuple(variable.shape):
-                mismatched.append(
-                    f"{key}: got {tuple(value.shape)} (converted), model has {tuple(variable.shape)}"
-                )
+                got, wanted = tuple(value.shape), tuple(variable.shape)
+                mismatched.append(f"{key}: got {got} (converted), model has {wanted}")
             else:
                 assignments.append((variable, value))
         by_module[layer.name] = params  # leftovers are unexpected

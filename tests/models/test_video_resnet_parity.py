@@ -1,4 +1,4 @@
-"""Exact parity with torchvision's r3d_18, mc3_18 and r2plus1d_18 (fixtures in tests/fixtures/parity)."""
+"""Exact parity with torchvision's r3d_18, mc3_18 and r2plus1d_18 (tests/fixtures/parity)."""
 
 import keras
 import numpy as np
@@ -29,4 +29,6 @@ def test_logits_and_features_match_torchvision(fixture_name):
 
     tolerance = 1e-4 * np.abs(fixture["logits_f64"]).max()
     assert parity.max_error(logits, fixture["logits_f64"]) <= tolerance
-    assert parity.max_error(features, fixture["features"]) <= 1e-4 * np.abs(fixture["features"]).max()
+    assert (
+        parity.max_error(features, fixture["features"]) <= 1e-4 * np.abs(fixture["features"]).max()
+    )

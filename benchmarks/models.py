@@ -1,0 +1,238 @@
+"""Forward and training-step speed of kvid models, side by side with torchvision.
+
+Run from the repository root, in an environment with kvid's dependencies (add
+`torch==2.14.1 torchvision==0.29.1` to compare; never a kvid dependency):
+
+    python benchmarks/models.py                      # every registered model
+    python benchmarks/models.py --models=r3d_18,s3d --repeats=5
+
+Each model runs at its registry input (frames x crop x crop) for every batch
+size, plus a training step (SGD with momentum, `--train_batch` clips of
+`--train_frames` x 112 x 112). kvid and torchvision runs alternate, and the
+medians after a warm-up are reported with their ratio. Results go to
+`benchmarks/results/models.json`; a Markdown table is printed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+import kvid
+from kvid.models import flops
+
+_MODELS = flags.DEFINE_list("models", None, "Registry keys; default: all.")
+_BATCHES = flags.DEFINE_list("batch_sizes", ["1", "8"], "Forward batch sizes.")
+_REPEATS = flags.DEFINE_integer("repeats", 7, "Timed runs per measurement (median).")
+_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed runs first.")
+_TRAIN_BATCH = flags.DEFINE_integer("train_batch", 4, "Clips per training step.")
+_TRAIN_FRAMES = flags.DEFINE_integer("train_frames", 8, "Frames per training clip (112x112).")
+_OUTPUT = flags.DEFINE_string(
+    "output", "benchmarks/results/models.json", "Where the JSON results are written."
+)
+
+# kvid registry key -> torchvision.models.video builder with the same network.
+TORCHVISION = {"r3d_18": "r3d_18", "mc3_18": "mc3_18", "r2plus1d_18": "r2plus1d_18", "s3d": "s3d"}
+
+
+def median_seconds(run, repeats, warmup):
+    """Median wall time of `run()` over `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def timed(run):
+    """Seconds `run()` took: what it returns if it timed itself (a worker), else wall time."""
+    start = time.perf_counter()
+    seconds = run()
+    return seconds if isinstance(seconds, float) else time.perf_counter() - start
+
+
+def alternate(runs, repeats, warmup):
+    """Times several callables in turn, so machine noise hits them alike."""
+    for run in runs:
+        for _ in range(warmup):
+            run()
+    times = [[timed(run) for run in runs] for _ in range(repeats)]
+    return [float(np.median(column)) for column in zip(*times, strict=True)]
+
+
+def matmul_peak_gflops():
+    """The float32 matmul rate of this machine through TensorFlow, GFLOP/s."""
+    a = tf.random.uniform((2048, 2048))
+    matmul = tf.function(lambda a: tf.linalg.matmul(a, a))
+    seconds = median_seconds(lambda: matmul(a).numpy(), repeats=10, warmup=3)
+    return 2 * 2048**3 / seconds / 1e9
+
+
+def kvid_runs(key, clip, batch, train_clip):
+    """Callables for a kvid forward and training step."""
+    model = kvid.get_model(key)
+    forward = tf.function(lambda x: model(x, training=False))
+    x = tf.random.uniform((batch, *clip))
+    trainer = kvid.get_model(key, classifier_activation=None)
+    trainer.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    xt = np.random.rand(_TRAIN_BATCH.value, *train_clip).astype("float32")
+    yt = np.arange(_TRAIN_BATCH.value) % 400
+
+    def forward_run():
+        forward(x).numpy()
+
+    def train_run():
+        trainer.train_on_batch(xt, yt)
+
+    return model, forward_run, train_run
+
+
+class TorchWorker:
+    """A torchvision process (benchmarks/torch_worker.py) timing one model at a time."""
+
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, str(pathlib.Path(__file__).with_name("torch_worker.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.version = None
+
+    def ask(self, request):
+        """Sends one request line and returns the worker's answer."""
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def runs(self, key, clip, batch, train_clip):
+        """Callables timing the counterpart of `key`'s forward and training step."""
+        self.version = self.ask(
+            {
+                "build": TORCHVISION[key],
+                "batch": batch,
+                "clip": list(clip),
+                "train_clip": list(train_clip),
+                "train_batch": _TRAIN_BATCH.value,
+            }
+        )["torch"]
+        return tuple(
+            lambda run=run: self.ask({"run": run})["seconds"] for run in ("forward", "train")
+        )
+
+
+def torch_worker():
+    """A `TorchWorker`, or None where torch and torchvision are not installed."""
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
+        return None
+    return TorchWorker()
+
+
+def benchmark(key, batches, peak, worker):
+    """All measurements of one registered model."""
+    spec = kvid.models.get_spec(key)
+    pre = spec.preprocessing
+    clip = (pre.num_frames, pre.crop_size, pre.crop_size, 3)
+    train_size = 112 if pre.crop_size <= 112 else pre.crop_size
+    train_clip = (_TRAIN_FRAMES.value, train_size, train_size, 3)
+    result = {"model": key, "clip": list(clip), "train_clip": list(train_clip), "runs": []}
+    for batch in batches:
+        model, forward, train_step = kvid_runs(key, clip, batch, train_clip)
+        gflops = flops.count_flops(model, (batch, *clip)) / 1e9
+        row = {"batch": batch, "gflops": gflops}
+        torch_pair = (
+            worker.runs(key, clip, batch, train_clip) if worker and key in TORCHVISION else None
+        )
+        runs = [forward] + ([torch_pair[0]] if torch_pair else [])
+        times = alternate(runs, _REPEATS.value, _WARMUP.value)
+        row["kvid_forward_s"] = times[0]
+        row["kvid_gflops_per_s"] = gflops / times[0]
+        row["kvid_fraction_of_peak"] = gflops / times[0] / peak
+        if torch_pair:
+            row["torch_forward_s"] = times[1]
+            row["forward_ratio"] = times[0] / times[1]
+        if batch == batches[0]:
+            runs = [train_step] + ([torch_pair[1]] if torch_pair else [])
+            times = alternate(runs, max(3, _REPEATS.value // 2), _WARMUP.value)
+            row["kvid_train_step_s"] = times[0]
+            if torch_pair:
+                row["torch_train_step_s"] = times[1]
+                row["train_ratio"] = times[0] / times[1]
+        result["runs"].append(row)
+        print(json.dumps({"model": key, **row}), flush=True)
+    return result
+
+
+def markdown(results):
+    """A README table of the results."""
+    lines = [
+        "| model | clip | batch | GFLOPs | kvid forward s | torchvision s | ratio | "
+        "kvid train step s | torchvision s | ratio | % of matmul peak |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for result in results:
+        for row in result["runs"]:
+
+            def cell(name, digits=3, row=row):
+                return f"{row[name]:.{digits}f}" if name in row else "-"
+
+            lines.append(
+                f"| {result['model']} | {'x'.join(map(str, result['clip'][:3]))} | {row['batch']} "
+                f"| {row['gflops']:.1f} | {cell('kvid_forward_s')} | {cell('torch_forward_s')} "
+                f"| {cell('forward_ratio', 2)} | {cell('kvid_train_step_s')} "
+                f"| {cell('torch_train_step_s')} | {cell('train_ratio', 2)} "
+                f"| {100 * row['kvid_fraction_of_peak']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    keys = _MODELS.value or kvid.models.list_models()
+    batches = [int(b) for b in _BATCHES.value]
+    peak = matmul_peak_gflops()
+    print(f"float32 matmul peak: {peak:.0f} GFLOP/s", flush=True)
+    worker = torch_worker()
+    results = [benchmark(key, batches, peak, worker) for key in keys]
+    report = {
+        "date": datetime.date.today().isoformat(),
+        "machine": {
+            "processor": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "load_average_at_end": os.getloadavg(),
+        },
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "torch": worker and worker.version,
+        },
+        "matmul_peak_gflops": peak,
+        "results": results,
+    }
+    output = pathlib.Path(_OUTPUT.value)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=1))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    app.run(main)
