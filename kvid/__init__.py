@@ -1,8 +1,9 @@
 """kvid: 3D-CNN video classifiers for Keras 3, exact against their references."""
 
-from kvid import models, weights
+from kvid import export, models, weights
 from kvid.models import (
     FR2D18,
+    I3D,
     MC2_18,
     MC3_18,
     MC4_18,
@@ -14,6 +15,8 @@ from kvid.models import (
     RMC3_18,
     RMC4_18,
     RMC5_18,
+    S3D,
+    S3DG,
     R2Plus1D18,
     R2Plus1D34,
     decode_predictions,
@@ -25,6 +28,9 @@ from kvid.models import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "I3D",
+    "S3D",
+    "S3DG",
     "FR2D18",
     "MC2_18",
     "MC3_18",
@@ -41,6 +47,7 @@ __all__ = [
     "R2Plus1D34",
     "__version__",
     "decode_predictions",
+    "export",
     "get_model",
     "list_models",
     "models",

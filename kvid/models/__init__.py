@@ -1,7 +1,8 @@
 """Video classification models and their registry."""
 
-from kvid.models import video_resnet
+from kvid.models import flops, i3d, inception, s3d, video_resnet
 from kvid.models.endpoints import feature_extractor
+from kvid.models.i3d import I3D
 from kvid.models.preprocessing import decode_predictions, kinetics400_labels, preprocess_input
 from kvid.models.registry import (
     ModelSpec,
@@ -12,6 +13,7 @@ from kvid.models.registry import (
     list_models,
     register_model,
 )
+from kvid.models.s3d import S3D, S3DG
 from kvid.models.video_resnet import (
     FR2D18,
     MC2_18,
@@ -31,6 +33,9 @@ from kvid.models.video_resnet import (
 )
 
 __all__ = [
+    "I3D",
+    "S3D",
+    "S3DG",
     "FR2D18",
     "MC2_18",
     "MC3_18",
@@ -50,12 +55,16 @@ __all__ = [
     "VideoResNet",
     "decode_predictions",
     "feature_extractor",
+    "flops",
     "get_model",
     "get_preprocessing",
     "get_spec",
+    "i3d",
+    "inception",
     "kinetics400_labels",
     "list_models",
     "preprocess_input",
     "register_model",
+    "s3d",
     "video_resnet",
 ]

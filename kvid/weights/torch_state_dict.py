@@ -26,7 +26,9 @@ def _identity(w):
 def torch_weight_map(layer) -> dict:
     """Maps a layer's torch parameter names to `(variable, convert)` pairs.
 
-    Layers of other kinds may define a `torch_weight_map()` method of their own.
+    Layers of other kinds may define a `torch_weight_map()` method of their own;
+    its names may be dotted (`fc.weight`) for parameters of a torch submodule,
+    which are then looked up under `<layer name>_<submodule>` (`gating_fc`).
     """
     if hasattr(layer, "torch_weight_map"):
         return layer.torch_weight_map()
@@ -91,19 +93,22 @@ def load_torch_state_dict(
 
     missing, mismatched, assignments = [], [], []
     for layer in _weighted_layers(model):
-        params = by_module.pop(layer.name, {})
         for param, (variable, convert) in torch_weight_map(layer).items():
-            if param not in params:
+            # A custom layer may hold a submodule's parameters (`fc.weight`).
+            submodule, _, leaf = param.rpartition(".")
+            module = f"{layer.name}_{submodule.replace('.', '_')}" if submodule else layer.name
+            params = by_module.get(module, {})
+            if leaf not in params:
                 missing.append(f"{layer.name}.{param}")
                 continue
-            key, value = params.pop(param)
+            key, value = params.pop(leaf)
             value = convert(value)
             if tuple(value.shape) != tuple(variable.shape):
                 got, wanted = tuple(value.shape), tuple(variable.shape)
                 mismatched.append(f"{key}: got {got} (converted), model has {wanted}")
             else:
                 assignments.append((variable, value))
-        by_module[layer.name] = params  # leftovers are unexpected
+    # Whatever was not popped is unexpected.
     unexpected = sorted(key for params in by_module.values() for key, _ in params.values())
 
     if missing or unexpected or mismatched:

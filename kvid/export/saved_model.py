@@ -1,0 +1,268 @@
+"""SavedModel export for TensorFlow Serving, preprocessing included.
+
+The exported graph takes raw pixels (or JPEG bytes) and does the model's
+resize, centre crop and normalisation itself, so clients need neither kvid
+nor the model's input convention. Layout is TF Serving's:
+`export_dir/<version>/saved_model.pb`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from kvid.export import serving_ops
+from kvid.models.preprocessing import kinetics400_labels
+from kvid.models.registry import (
+    ModelSpec,
+    Preprocessing,
+    get_model,
+    get_preprocessing,
+    list_models,
+)
+
+SERVING_DEFAULT = "serving_default"
+JPEG_FRAMES = "jpeg_frames"
+MULTI_CLIP = "multi_clip"
+SIGNATURES = (SERVING_DEFAULT, JPEG_FRAMES, MULTI_CLIP)
+DEFAULT_TOP_K = 5
+
+
+def next_version(export_dir: str | os.PathLike) -> int:
+    """One more than the largest integer version folder in `export_dir` (1 if none)."""
+    if not os.path.isdir(export_dir):
+        return 1
+    versions = [int(name) for name in os.listdir(export_dir) if re.fullmatch(r"\d+", name)]
+    return max(versions, default=0) + 1
+
+
+def resolve_preprocessing(
+    model: keras.Model, preprocessing: str | ModelSpec | Preprocessing | None
+) -> Preprocessing:
+    """The input convention to bake into the export of `model`.
+
+    Args:
+        model: the model to export.
+        preprocessing: a registry key, `ModelSpec` or `Preprocessing`; `None`
+            looks it up from `model.name` (a kvid model is named after its
+            registry key), then from a nested sub-model named after a registry
+            key (a kvid backbone used as a layer under the user's own head).
+
+    Raises:
+        ValueError: if `preprocessing` is `None` and no registry key is found.
+    """
+    if preprocessing is not None:
+        return get_preprocessing(preprocessing)
+    keys = set(list_models())
+    if model.name in keys:
+        return get_preprocessing(model.name)
+    nested = sorted({layer.name for layer in model.layers if isinstance(layer, keras.Model)} & keys)
+    if len(nested) == 1:
+        return get_preprocessing(nested[0])
+    raise ValueError(
+        "Cannot tell which preprocessing the model expects: its name is not a kvid registry key "
+        f"and it nests {len(nested)} kvid models ({nested}). Pass `preprocessing=` a registry "
+        "key (e.g. 'r3d_18') or a `kvid.models.Preprocessing`. "
+        f"Received: model.name={model.name!r}"
+    )
+
+
+def _outputs_logits(model: keras.Model) -> bool:
+    """Whether the model's classifier outputs logits (True) or probabilities (False)."""
+    layer = model.outputs[0]._keras_history.operation
+    if isinstance(layer, keras.layers.Softmax):
+        return False
+    activation = getattr(layer, "activation", None)
+    name = keras.activations.serialize(activation) if activation is not None else None
+    if name == "softmax":
+        return False
+    if name == "linear":
+        return True
+    raise ValueError(
+        "Cannot tell whether the model outputs logits or softmax probabilities from its last "
+        f"layer {layer.name!r} (activation {name!r}). Pass `logits=True` or `logits=False`."
+    )
+
+
+def _check_classifier(model, preprocessing):
+    """Validates that `model` is a one-input, one-output clip classifier the export fits."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            "The exporter needs a model with one input and one output. Received: "
+            f"{len(model.inputs)} inputs and {len(model.outputs)} outputs"
+        )
+    input_shape, output_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
+    if len(input_shape) != 5 or input_shape[-1] != 3:
+        raise ValueError(
+            "The exporter needs clips (batch, frames, height, width, 3) as input. "
+            f"Received: input shape {input_shape}"
+        )
+    if len(output_shape) != 2 or output_shape[-1] is None:
+        raise ValueError(
+            "The exporter needs a classifier with (batch, classes) outputs (include_top=True). "
+            f"Received: output shape {output_shape}"
+        )
+    crop = preprocessing.crop_size
+    if any(side not in (None, crop) for side in input_shape[2:4]):
+        raise ValueError(
+            f"The model's input size {input_shape[2:4]} does not match the crop size {crop} of "
+            f"its preprocessing. Received: preprocessing={preprocessing}"
+        )
+    resize = preprocessing.resize
+    if min(resize if isinstance(resize, tuple) else (resize,)) < crop:
+        raise ValueError(
+            f"Frames are resized to {resize}, smaller than the crop size {crop}. "
+            f"Received: preprocessing={preprocessing}"
+        )
+    return input_shape[1], output_shape[-1]
+
+
+def export_saved_model(
+    model: keras.Model,
+    export_dir: str | os.PathLike,
+    *,
+    version: int | None = None,
+    class_names: Sequence[str] | None = None,
+    preprocessing: str | ModelSpec | Preprocessing | None = None,
+    logits: bool | None = None,
+    top_k: int = DEFAULT_TOP_K,
+) -> str:
+    """Exports `model` as a TF Serving SavedModel with preprocessing in the graph.
+
+    Three signatures, each with one input and the same outputs:
+
+    - `serving_default`: `frames`, uint8 `[batch, frames, height, width, 3]`
+      of any spatial size, resized and centre-cropped in the graph;
+    - `jpeg_frames`: `jpeg_frames`, string `[batch, frames]` JPEG files;
+    - `multi_clip`: `clips`, uint8 `[batch, clips, frames, height, width, 3]`,
+      scored per video: the mean of the clips' probabilities.
+
+    Outputs: `probabilities` `[batch, classes]` float32, `top_k_indices` int32
+    and `top_k_scores` float32 `[batch, top_k]`, and `top_k_classes` string
+    `[batch, top_k]` when class names are known. The frame count is free
+    (at least 1) unless the model fixes it.
+
+    Args:
+        model: a Keras clip classifier (one input, `(batch, classes)` output).
+        export_dir: the model's folder; the export goes to `export_dir/<version>`.
+        version: the version folder, an int; defaults to the next unused one.
+        class_names: one name per class; defaults to the Kinetics-400 names for
+            400 classes, else no `top_k_classes` output.
+        preprocessing: the input convention (registry key, `ModelSpec` or
+            `Preprocessing`); defaults to the registry entry named
+            `model.name`, or that of the one nested kvid model.
+        logits: whether the model outputs logits (built with
+            `classifier_activation=None`): the graph then applies a softmax so
+            `probabilities` are probabilities. Defaults to reading it from the
+            last layer's activation (softmax or linear).
+        top_k: how many best classes the `top_k_*` outputs hold (at most `classes`).
+
+    Returns:
+        The path of the written version folder.
+
+    Raises:
+        ValueError: for a model the export does not fit, unknown preprocessing,
+            class names of the wrong length, a bad `top_k` or an existing version.
+
+    Example:
+        >>> model = kvid.R2Plus1D18(weights="r2plus1d_18.weights.h5")
+        >>> kvid.export.export_saved_model(model, "saved_models/r2plus1d_18")
+        'saved_models/r2plus1d_18/1'
+    """
+    preprocessing = resolve_preprocessing(model, preprocessing)
+    num_frames, classes = _check_classifier(model, preprocessing)
+    if class_names is None and classes == 400:
+        class_names = kinetics400_labels()
+    if class_names is not None:
+        class_names = tuple(str(name) for name in class_names)
+        if len(class_names) != classes:
+            raise ValueError(
+                f"`class_names` must have one name per class ({classes}). "
+                f"Received: {len(class_names)} class names"
+            )
+    if not isinstance(top_k, int) or not 1 <= top_k:
+        raise ValueError(f"`top_k` must be a positive integer. Received: top_k={top_k!r}")
+    top_k = min(top_k, classes)
+    if logits is None:
+        logits = _outputs_logits(model)
+    if version is None:
+        version = next_version(export_dir)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ValueError(f"`version` must be a non-negative int. Received: version={version!r}")
+    path = os.path.join(os.fspath(export_dir), str(version))
+    if os.path.exists(path):
+        raise ValueError(f"The export folder already exists; pick another version: {path}")
+
+    def probabilities(frames):
+        clips = serving_ops.resize_crop_normalize(frames, preprocessing)
+        scores = tf.cast(model(clips, training=False), tf.float32)
+        return tf.nn.softmax(scores) if logits else scores
+
+    clip_shape = [num_frames, None, None, 3]
+    specs = {
+        SERVING_DEFAULT: tf.TensorSpec([None, *clip_shape], tf.uint8, name="frames"),
+        JPEG_FRAMES: tf.TensorSpec([None, num_frames], tf.string, name="jpeg_frames"),
+        MULTI_CLIP: tf.TensorSpec([None, None, *clip_shape], tf.uint8, name="clips"),
+    }
+
+    def serve_frames(frames):
+        frames = serving_ops.check_shape(frames, specs[SERVING_DEFAULT])
+        frames = serving_ops.check_clip_sizes(frames, SERVING_DEFAULT)
+        return serving_ops.prediction_outputs(probabilities(frames), top_k, class_names)
+
+    def serve_jpeg(jpeg_frames):
+        jpeg_frames = serving_ops.check_shape(jpeg_frames, specs[JPEG_FRAMES])
+        frames = serving_ops.decode_jpeg_frames(jpeg_frames, JPEG_FRAMES)
+        return serving_ops.prediction_outputs(probabilities(frames), top_k, class_names)
+
+    def serve_multi_clip(clips):
+        clips = serving_ops.check_shape(clips, specs[MULTI_CLIP])
+        clips = serving_ops.check_clip_sizes(clips, MULTI_CLIP)
+        shape = tf.shape(clips)
+        per_clip = probabilities(tf.reshape(clips, tf.concat([[-1], shape[2:]], 0)))
+        video = tf.reduce_mean(tf.reshape(per_clip, [shape[0], shape[1], classes]), axis=1)
+        return serving_ops.prediction_outputs(video, top_k, class_names)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for name, serve in (
+        (SERVING_DEFAULT, serve_frames),
+        (JPEG_FRAMES, serve_jpeg),
+        (MULTI_CLIP, serve_multi_clip),
+    ):
+        archive.add_endpoint(name, serve, [specs[name]])
+    archive.write_out(path, verbose=False)
+    return path
+
+
+def export_registered_model(
+    model_name: str,
+    *,
+    weights: str | None = None,
+    classes: int = 400,
+    alpha: float | None = None,
+    export_dir: str | os.PathLike | None = None,
+    **kwargs,
+) -> str:
+    """Builds the registry model `model_name` and exports it (see `export_saved_model`).
+
+    Args:
+        model_name: a registry key, e.g. `"r2plus1d_18"`.
+        weights: the model's `weights` argument (a file or a registered name).
+        classes: the number of classes of the weights.
+        alpha: the width multiplier of the weights, for factories that take
+            one; `None` keeps the factory's default.
+        export_dir: defaults to `saved_models/<model_name>`.
+        **kwargs: `version`, `class_names`, `top_k` of `export_saved_model`.
+
+    Returns:
+        The path of the written version folder.
+    """
+    width = {} if alpha is None else {"alpha": alpha}
+    model = get_model(model_name, weights=weights, classes=classes, **width)
+    export_dir = os.path.join("saved_models", model_name) if export_dir is None else export_dir
+    return export_saved_model(model, export_dir, preprocessing=model_name, **kwargs)

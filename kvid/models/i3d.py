@@ -1,0 +1,135 @@
+"""I3D: Inception-v1 inflated to 3D (Carreira & Zisserman 2017).
+
+Checked against InceptionI3d of piergiaj/pytorch-i3d, the widely used PyTorch
+port of DeepMind's I3D. Layer names are its module paths with dots as
+underscores (`Mixed_3b.b1b.conv3d` -> `Mixed_3b_b1b_conv3d`), so its state
+dicts load with `kvid.weights.load_torch_state_dict`. It pads every conv and
+pool TF-"SAME" (front = total // 2) at the actual input size, which is Keras'
+`"same"`; its pools pad with zeros, which equals Keras' padding because every
+pool input is post-ReLU.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from kvid.layers import WindowMeanPooling3D
+from kvid.models import common, inception
+from kvid.models.registry import ModelSpec, Preprocessing, register_model
+
+BN_EPSILON = 1e-3
+BN_MOMENTUM = 0.99  # torch's momentum=0.01
+HEAD_WINDOW = (2, 7, 7)
+DROPOUT = 0.5
+HEAD_LAYERS = ("logits_conv3d",)
+PREPROCESSING = Preprocessing(
+    num_frames=64, crop_size=224, resize=256, pixel_range=(-1.0, 1.0), fps=25.0
+)
+REFERENCE = "InceptionI3d of piergiaj/pytorch-i3d (PyTorch port of DeepMind's I3D)"
+
+
+def unit(x, filters, kernel, name, temporal, strides=1):
+    """Unit3D: Conv3D (TF "SAME", no bias) -> BN -> ReLU, the ReLU named `name`."""
+    kernel = (kernel if temporal else 1, kernel, kernel)
+    x = keras.layers.Conv3D(
+        filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv3d"
+    )(x)
+    x = inception.batch_norm(x, BN_EPSILON, BN_MOMENTUM, f"{name}_bn")
+    return keras.layers.ReLU(name=name)(x)
+
+
+def stem(x, filters, name, temporal):
+    """Conv3d_1a_7x7: 7x7x7, stride 2 in time and space."""
+    return unit(x, filters, 7, name, temporal, strides=2)
+
+
+def pool(x, kernel, strides, name):
+    """MaxPool3dSamePadding."""
+    return keras.layers.MaxPooling3D(kernel, strides, padding="same", name=name)(x)
+
+
+DIALECT = inception.Dialect(
+    names={endpoint: endpoint for endpoint in inception.ENDPOINTS},
+    branches=inception.BRANCHES,
+    stem=stem,
+    conv=unit,
+    pool=pool,
+)
+
+
+def I3D(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=400,
+    classifier_activation="softmax",
+    name="i3d",
+    alpha=1.0,
+    surgery=None,
+):
+    """Builds I3D; the full docstring is set below from `common.BASE_DOCSTRING`."""
+    input_shape = common.check_arguments(
+        include_top=include_top,
+        weights=weights,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        alpha=alpha,
+        default_shape=(None, None, None, 3),
+    )
+    temporal = inception.temporal_layers(surgery)
+    clips = common.clip_input(input_shape, input_tensor)
+    x = inception.inception_features(clips, DIALECT, alpha=alpha, temporal=temporal)
+    if include_top:
+        # The reference averages (2, 7, 7) windows, classifies each with a
+        # 1x1x1 conv and averages the logits over time; pooling first is the
+        # same linear map (also over space beyond 224x224 crops, where the
+        # reference stops squeezing), and works on clips below 9x193x193.
+        x = WindowMeanPooling3D(HEAD_WINDOW, name="avg_pool")(x)
+        x = keras.layers.Dropout(DROPOUT, name="dropout")(x)
+        x = keras.layers.Conv3D(classes, 1, name="logits_conv3d")(x)
+        x = keras.layers.Flatten(name="logits")(x)
+        x = keras.layers.Activation(classifier_activation, name="predictions")(x)
+    else:
+        x = common.classification_head(
+            x,
+            include_top=False,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+        )
+    model = keras.Model(common.model_inputs(clips, input_tensor), x, name=name)
+    return common.finish_model(
+        model,
+        key="i3d",
+        weights=weights,
+        include_top=include_top,
+        classes=classes,
+        head_layers=HEAD_LAYERS,
+    )
+
+
+I3D.__doc__ = common.BASE_DOCSTRING.format(
+    title="I3D (Inflated Inception-v1)",
+    paper="Carreira & Zisserman, Quo Vadis, Action Recognition? A New Model and the Kinetics "
+    "Dataset, CVPR 2017",
+    reference=REFERENCE,
+    key="i3d",
+    convention="pixels scaled to [-1, 1]; any clip size works (the reference needs 9x193x193)",
+    frames_note="",
+    default_shape=(None, None, None, 3),
+    extra_args=inception.EXTRA_ARGS_DOC,
+)
+
+register_model(
+    ModelSpec(
+        name="i3d",
+        factory=I3D,
+        preprocessing=PREPROCESSING,
+        reference=REFERENCE,
+        test_kwargs={"alpha": 1 / 16},
+        endpoints=inception.ENDPOINTS,
+    )
+)
