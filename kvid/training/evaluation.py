@@ -182,11 +182,7 @@ def view_dataset(
 
     def views_of(index):
         video = video_folder.read_video(paths[index])
-        height, width = video.shape[1:3]
-        scale = size / min(height, width)
-        shape = (max(size, round(height * scale)), max(size, round(width * scale)))
-        video = tf.image.resize(video, shape, antialias=True).numpy()
-        video = np.clip(np.round(video), 0, 255).astype(np.uint8)
+        video = video_folder.resize_short_side(video, size).numpy()
         cut = video_views(
             video, num_frames=num_frames, num_clips=num_clips, crop_size=size, num_crops=num_crops
         )

@@ -92,12 +92,8 @@ def predict_video(
         )
     stride = stride or max(num_frames // 2, 1)
     video = video_folder.read_video(path)
-    length, video_height, video_width = video.shape[:3]
-    scale = size / min(video_height, video_width)
-    resized = (max(size, round(video_height * scale)), max(size, round(video_width * scale)))
-    video = tf.image.resize(video, resized, antialias=True)
-    video = tf.image.resize_with_crop_or_pad(video, size, size)
-    video = tf.cast(tf.clip_by_value(tf.round(video), 0, 255), tf.uint8)
+    length = len(video)
+    video = video_folder.centre_crop(video_folder.resize_short_side(video, size), size)
     starts = np.arange(0, max(length - num_frames, 0) + 1, stride)
     clips = tf.stack(
         [tf.gather(video, np.minimum(s + np.arange(num_frames), length - 1)) for s in starts]

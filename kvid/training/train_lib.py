@@ -9,8 +9,9 @@ import time
 import keras
 import tensorflow as tf
 
+from kvid import export
 from kvid.data import synthetic
-from kvid.models import get_model, preprocess_input
+from kvid.models import get_model, get_preprocessing, preprocess_input
 from kvid.training import callbacks as callbacks_lib
 from kvid.training import evaluation, model_files, schedules, video_folder
 from kvid.training import strategy as strategy_lib
@@ -146,15 +147,6 @@ def clip_accuracy(net, directory, *, model, num_frames, size, batch_size, revers
     return evaluation.evaluate(net, views).clip_top1
 
 
-def export_model(model: keras.Model, export_dir: str, name: str) -> str:
-    """Exports a SavedModel to `export_dir/name/<next version>/` (TF Serving layout)."""
-    base = os.path.join(export_dir, name)
-    versions = [int(v) for v in os.listdir(base) if v.isdigit()] if os.path.isdir(base) else []
-    path = os.path.join(base, str(max(versions, default=0) + 1))
-    model.export(path, verbose=False)
-    return path
-
-
 def train(
     model: str = "s3dg",
     *,
@@ -200,7 +192,7 @@ def train(
         epochs: epochs to train.
         batch_size: global batch size (split over replicas).
         num_frames: frames per clip.
-        size: frames are resized to `size x size`.
+        size: the clips' side: the short side is resized to it, then centre-cropped.
         optimizer: `"adam"` or `"sgd"` (momentum 0.9).
         learning_rate: peak learning rate (apply `schedules.scale_learning_rate`
             yourself when changing the batch size of a tuned recipe).
@@ -259,11 +251,12 @@ def train(
                 weights=None,
                 classes=len(class_names),
                 input_shape=(num_frames, size, size, 3),
+                # Under mixed precision the softmax runs in float32 (Keras' advice).
+                classifier_activation=None if mixed_precision else "softmax",
                 **(model_kwargs or {}),
             )
             if mixed_precision:
-                # The loss and metrics need float32 probabilities (Keras' advice).
-                outputs = keras.layers.Activation("linear", dtype="float32", name="float32")(
+                outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(
                     net.outputs[0]
                 )
                 net = keras.Model(net.input, outputs, name=net.name)
@@ -315,7 +308,16 @@ def train(
     }
     export_path = None
     if export_dir and strategy_lib.is_chief(distribution):
-        export_path = export_model(net, export_dir, model)
+        # The served graph resizes and crops as training did, not as the registry's default.
+        convention = dataclasses.replace(
+            get_preprocessing(model), num_frames=num_frames, crop_size=size, resize=size
+        )
+        export_path = export.export_saved_model(
+            net,
+            os.path.join(export_dir, model),
+            class_names=class_names,
+            preprocessing=convention,
+        )
     return TrainResult(
         model=net,
         history=history.history,

@@ -1,6 +1,7 @@
 """Class-per-folder video datasets for training and evaluation.
 
-A deliberately small reader (PyAV, centre clip, resize): the full pipeline with
+A deliberately small reader (PyAV, centre clip, short side resized, centre
+crop, as the exported model does): the full pipeline with
 sampling and augmentation is `kvid.data`'s; this keeps `train` and `evaluate`
 independent of its options.
 """
@@ -56,6 +57,26 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
     return np.stack(frames)
 
 
+def resize_short_side(frames, size: int):
+    """Resizes uint8 `(..., height, width, 3)` frames so the short side is `size` (uint8 out)."""
+    full_shape = tf.shape(frames)
+    shape = tf.cast(full_shape[-3:-1], tf.float32)
+    scale = size / tf.reduce_min(shape)
+    target = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), size)
+    flat = tf.reshape(frames, tf.concat([[-1], full_shape[-3:]], 0))
+    resized = tf.image.resize(flat, target, antialias=True)
+    resized = tf.reshape(resized, tf.concat([full_shape[:-3], target, full_shape[-1:]], 0))
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def centre_crop(frames, size: int):
+    """The central `size x size` square of `(..., height, width, 3)` frames at least that large."""
+    shape = tf.shape(frames)
+    top = (shape[-3] - size) // 2
+    left = (shape[-2] - size) // 2
+    return frames[..., top : top + size, left : left + size, :]
+
+
 def centre_clip(video, num_frames: int):
     """The `num_frames` central frames (the last frame repeated if the video is shorter)."""
     length = tf.shape(video)[0]
@@ -79,7 +100,7 @@ def clip_dataset(
     Args:
         directory: the class-per-folder root.
         num_frames: frames per clip (the centre ones).
-        size: frames are resized to `size x size`.
+        size: the short side is resized to `size`, then the centre square is cropped.
         batch_size: clips per batch.
         shuffle: reshuffle the videos every epoch (seeded).
         seed: the shuffle seed.
@@ -97,8 +118,7 @@ def clip_dataset(
         clip = centre_clip(video, num_frames)
         if reverse:
             clip = clip[::-1]
-        clip = tf.image.resize(clip, (size, size), antialias=True)
-        clip = tf.cast(tf.clip_by_value(tf.round(clip), 0, 255), tf.uint8)
+        clip = centre_crop(resize_short_side(clip, size), size)
         return tf.ensure_shape(clip, [num_frames, size, size, 3]), label
 
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels))

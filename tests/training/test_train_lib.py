@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kvid.models import get_model, get_spec
-from kvid.training import callbacks, train_lib
+from kvid.models import get_model, get_spec, preprocess_input
+from kvid.training import callbacks, train_lib, video_folder
 from tests.training import helpers
 
 
@@ -44,11 +44,14 @@ def test_train_with_every_option_then_export(data_dir, tmp_path):
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
     assert (work_dir / callbacks.BEST_MODEL).exists() and (work_dir / "logs").is_dir()
     assert result.export_path == str(tmp_path / "export" / "r3d_18" / "1")
-    served = tf.saved_model.load(result.export_path)
-    clips = np.zeros((2, 4, 32, 32, 3), "float32")
-    np.testing.assert_allclose(
-        served.serve(clips), result.model.predict_on_batch(clips), rtol=0.05, atol=0.02
-    )
+    # The served graph takes uint8 frames of any size: 40x48 frames are resized to a short
+    # side of 32 and centre-cropped, as training and evaluation do.
+    served = tf.saved_model.load(result.export_path).signatures["serving_default"]
+    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 40, 48, 3), dtype=np.uint8)
+    probs = served(frames=tf.constant(frames))["probabilities"].numpy()
+    clips = video_folder.centre_crop(video_folder.resize_short_side(frames, 32), 32)
+    expected = result.model(preprocess_input(clips, "r3d_18"), training=False)
+    np.testing.assert_allclose(probs, keras.ops.convert_to_numpy(expected), atol=0.02)
 
 
 def test_freeze_batch_norm_keeps_only_the_first_trainable():
