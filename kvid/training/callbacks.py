@@ -24,7 +24,7 @@ def worker_dir(work_dir: str | os.PathLike, strategy: tf.distribute.Strategy | N
     work_dir = os.fspath(work_dir)
     if strategy is None or strategy_lib.is_chief(strategy):
         return work_dir
-    return os.path.join(work_dir, "workers", f"worker_{strategy.cluster_resolver.task_id}")
+    return os.path.join(work_dir, "workers", strategy_lib.task_name())
 
 
 def default_callbacks(
@@ -51,12 +51,12 @@ def default_callbacks(
         The callbacks, to pass to `Model.fit`.
     """
     out = worker_dir(work_dir, strategy)
-    task = strategy_lib.task_index()
     callbacks = []
     if strategy is not None and strategy_lib.is_multi_worker(strategy):
         callbacks.append(SyncMovingStatistics(strategy))
+    backup = os.path.join(work_dir, "backup", strategy_lib.task_name())
     callbacks += [
-        keras.callbacks.BackupAndRestore(os.path.join(work_dir, "backup", f"worker_{task}")),
+        keras.callbacks.BackupAndRestore(backup),
         keras.callbacks.ModelCheckpoint(
             os.path.join(out, BEST_MODEL), monitor=monitor, mode="max", save_best_only=True
         ),

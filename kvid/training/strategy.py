@@ -68,9 +68,10 @@ def _num_workers() -> int:
     return len(cluster.get("worker", ())) + len(cluster.get("chief", ()))
 
 
-def task_index() -> int:
-    """This worker's index in `TF_CONFIG` (0 without a cluster)."""
-    return int(json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0))
+def task_name() -> str:
+    """This process's task in `TF_CONFIG`, e.g. `"worker_1"` (`"worker_0"` without a cluster)."""
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    return f"{task.get('type', 'worker')}_{int(task.get('index', 0))}"
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
