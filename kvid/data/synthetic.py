@@ -37,6 +37,8 @@ FAMILIES = ("move", "rotate", "scale", "fade")
 SPLITS = {"train": 0, "validation": 1}
 _SUPERSAMPLE = 2
 _MANIFEST = "kvid_synthetic.json"
+# Bumped whenever the generator changes, so a cached dataset is never silently stale.
+VERSION = 2
 
 
 def reversed_label(label: int) -> int:
@@ -87,12 +89,12 @@ def _ramp(rng, low, high, num_frames, drift=0.0):
 
 
 def _polygon(rng):
-    """A 5-7 vertex star-shaped polygon with uneven radii (no rotational symmetry)."""
+    """A 5-7 vertex star-shaped polygon with one long spike: a pointer whose turn is visible."""
     n = int(rng.integers(5, 8))
     angles = np.sort(rng.uniform(0, 2 * np.pi, n))
     angles = np.linspace(0, 2 * np.pi, n, endpoint=False) * 0.6 + angles * 0.4
-    radii = rng.uniform(0.45, 1.0, n)
-    radii[0] = 1.0  # one long spike makes the orientation easy to see
+    radii = rng.uniform(0.3, 0.5, n)
+    radii[0] = 1.0
     return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
 
 
@@ -132,7 +134,7 @@ def sample_scene(label: int, seed, num_frames: int = 16, size: int = 64) -> Scen
     background = _background(rng, size, dark)
     low, high = (0.6, 1.0) if dark else (0.0, 0.4)
     color = rng.uniform(low, high, 3)
-    radius = rng.uniform(0.11, 0.17)
+    radius = rng.uniform(0.16, 0.22)
     cx, cy = rng.uniform(0.35, 0.65, 2)
     a0 = rng.uniform(0, 2 * np.pi)
     # Decreasing path first, so that pair member 0 (left, ccw, shrink, disappear)
@@ -144,7 +146,7 @@ def sample_scene(label: int, seed, num_frames: int = 16, size: int = 64) -> Scen
         x = _ramp(rng, cx, cx, num_frames, 0.03)
     y = _ramp(rng, cy, cy, num_frames, 0.03)
     if family == "rotate":
-        turn = rng.uniform(0.5, 1.0) * np.pi
+        turn = rng.uniform(0.75, 1.25) * np.pi
         angle = _ramp(rng, a0 + turn / 2, a0 - turn / 2, num_frames, 0.05)
     else:
         angle = _ramp(rng, a0, a0, num_frames, 0.15)
@@ -252,6 +254,7 @@ def write_dataset(
         ValueError: if `directory` holds a dataset made with other arguments.
     """
     config = dict(
+        version=VERSION,
         train_per_class=train_per_class,
         validation_per_class=validation_per_class,
         num_frames=num_frames,

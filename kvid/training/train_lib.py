@@ -85,7 +85,10 @@ def builtin_dataset(
 
     The folder name records the arguments, so different sizes coexist.
     """
-    name = f"kvid_synthetic_{num_frames}f_{size}px_{train_per_class}-{validation_per_class}_s{seed}"
+    name = (
+        f"kvid_synthetic_v{synthetic.VERSION}_{num_frames}f_{size}px_"
+        f"{train_per_class}-{validation_per_class}_s{seed}"
+    )
     root = os.path.join(directory, name)
     synthetic.write_dataset(
         root,
