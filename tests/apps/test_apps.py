@@ -45,7 +45,7 @@ def trained(tmp_path_factory):
         f"--export_dir={tmp / 'export'}",
         env={"KERAS_HOME": str(tmp / "keras_home")},
     )
-    data = tmp / "keras_home" / "datasets" / "kvid_synthetic_v2_4f_32px_2-1_s0"
+    data = tmp / "keras_home" / "datasets" / "kvid_synthetic_v3_4f_32px_2-1_s0"
     return tmp, out, data
 
 

@@ -42,7 +42,8 @@ def test_the_class_attribute_changes_in_the_named_direction():
     scenes = [synthetic.sample_scene(label, 5, FRAMES, SIZE) for label in range(8)]
     assert scenes[0].x[-1] < scenes[0].x[0] - 0.15  # move_left
     assert scenes[1].x[-1] > scenes[1].x[0] + 0.15  # move_right
-    assert scenes[3].angle[-1] > scenes[3].angle[0] + 1.0  # clockwise on screen (y down)
+    assert scenes[2].y[-1] < scenes[2].y[0] - 0.15  # move_up (image y points down)
+    assert scenes[3].y[-1] > scenes[3].y[0] + 0.15  # move_down
     assert scenes[5].scale[-1] > 1.5 * scenes[5].scale[0]  # grow
     assert scenes[7].opacity[0] <= 0.1 and scenes[7].opacity[-1] >= 0.9  # appear
 

@@ -94,6 +94,6 @@ def test_bad_arguments_are_named(data_dir, tmp_path):
 
 def test_builtin_dataset_is_written_once_per_configuration(tmp_path):
     root = helpers.tiny_dataset(tmp_path)
-    assert os.path.basename(root) == "kvid_synthetic_v2_4f_32px_2-1_s0"
+    assert os.path.basename(root) == "kvid_synthetic_v3_4f_32px_2-1_s0"
     assert len(os.listdir(os.path.join(root, "train"))) == 8
     assert helpers.tiny_dataset(tmp_path) == root
