@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import keras
 
-from kvid.layers import WindowMeanPooling3D
 from kvid.models import common, inception
 from kvid.models.registry import ModelSpec, Preprocessing, register_model
 
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99  # torch's momentum=0.01
-HEAD_WINDOW = (2, 7, 7)
-DROPOUT = 0.5
-HEAD_LAYERS = ("logits_conv3d",)
 PREPROCESSING = Preprocessing(
     num_frames=64, crop_size=224, resize=256, pixel_range=(-1.0, 1.0), fps=25.0
 )
@@ -54,6 +50,9 @@ DIALECT = inception.Dialect(
     stem=stem,
     conv=unit,
     pool=pool,
+    head=inception.WindowHead(
+        dropout=0.5, names=("avg_pool", "dropout", "logits_conv3d", "logits")
+    ),
 )
 
 
@@ -70,44 +69,19 @@ def I3D(
     surgery=None,
 ):
     """Builds I3D; the full docstring is set below from `common.BASE_DOCSTRING`."""
-    input_shape = common.check_arguments(
+    return inception.build_model(
+        "i3d",
+        DIALECT,
         include_top=include_top,
         weights=weights,
+        input_tensor=input_tensor,
         input_shape=input_shape,
         pooling=pooling,
         classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
         alpha=alpha,
-        default_shape=(None, None, None, 3),
-    )
-    temporal = inception.temporal_layers(surgery)
-    clips = common.clip_input(input_shape, input_tensor)
-    x = inception.inception_features(clips, DIALECT, alpha=alpha, temporal=temporal)
-    if include_top:
-        # The reference averages (2, 7, 7) windows, classifies each with a
-        # 1x1x1 conv and averages the logits over time; pooling first is the
-        # same linear map (also over space beyond 224x224 crops, where the
-        # reference stops squeezing), and works on clips below 9x193x193.
-        x = WindowMeanPooling3D(HEAD_WINDOW, name="avg_pool")(x)
-        x = keras.layers.Dropout(DROPOUT, name="dropout")(x)
-        x = keras.layers.Conv3D(classes, 1, name="logits_conv3d")(x)
-        x = keras.layers.Flatten(name="logits")(x)
-        x = keras.layers.Activation(classifier_activation, name="predictions")(x)
-    else:
-        x = common.classification_head(
-            x,
-            include_top=False,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-        )
-    model = keras.Model(common.model_inputs(clips, input_tensor), x, name=name)
-    return common.finish_model(
-        model,
-        key="i3d",
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        head_layers=HEAD_LAYERS,
+        surgery=surgery,
     )
 
 

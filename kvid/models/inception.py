@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection
 
 import keras
 
+from kvid.layers import WindowMeanPooling3D
 from kvid.models import common
 
 # GoogLeNet's branch widths: (b0 1x1, b1 1x1, b1 3x3, b2 1x1, b2 3x3, b3 1x1 after the pool).
@@ -38,6 +39,7 @@ BLOCK_WIDTHS = {
     "Mixed_5c": (384, 192, 384, 48, 128, 128),
 }
 STEM = "Conv3d_1a_7x7"
+HEAD_WINDOW = (2, 7, 7)  # the reference heads' AvgPool3d window
 
 # The network as rows: (endpoint, kind, arguments). Endpoint names are those of
 # DeepMind's I3D and TF-slim's S3D-G, the same in all three models.
@@ -72,6 +74,24 @@ EXTRA_ARGS_DOC = """
 
 
 @dataclasses.dataclass(frozen=True)
+class WindowHead:
+    """The I3D and torchvision-S3D classifier: windowed average, conv, mean.
+
+    The references run AvgPool3d((2, 7, 7), stride 1), dropout, a 1x1x1 conv
+    with bias, then average its outputs. Pooling the windows first, then
+    classifying, is the same linear map, and it works on clips below the
+    reference's minimum size (the windows shrink to fit).
+
+    Attributes:
+        dropout: the dropout rate.
+        names: the reference's names of the pool, dropout, conv and mean.
+    """
+
+    dropout: float
+    names: tuple[str, str, str, str]
+
+
+@dataclasses.dataclass(frozen=True)
 class Dialect:
     """How one reference implementation builds and names the shared network.
 
@@ -86,6 +106,8 @@ class Dialect:
             every branch output (S3D-G's self-gating), or `None`.
         gate_names: reference names of the gates: after the stem, and a
             format string for the block branches (`{block}`, `{branch}`).
+        head: the reference's `WindowHead`, or `None` for a global mean and a
+            dense layer named `fc`.
     """
 
     names: dict[str, str]
@@ -95,6 +117,7 @@ class Dialect:
     pool: Callable
     gate: Callable | None = None
     gate_names: tuple[str, str] = ("", "")
+    head: WindowHead | None = None
 
 
 def temporal_layers(surgery: str | Collection[str] | None) -> frozenset[str]:
@@ -185,3 +208,63 @@ def inception_features(x, dialect, *, alpha, temporal):
         if name != endpoint:
             x = keras.layers.Identity(name=endpoint)(x)
     return x
+
+
+def window_classifier(x, head, classes, classifier_activation):
+    """The `WindowHead` classifier on the `Mixed_5c` features."""
+    pool, dropout, conv, mean = head.names
+    x = WindowMeanPooling3D(HEAD_WINDOW, name=pool)(x)
+    x = keras.layers.Dropout(head.dropout, name=dropout)(x)
+    x = keras.layers.Conv3D(classes, 1, name=conv)(x)
+    x = keras.layers.Flatten(name=mean)(x)
+    return keras.layers.Activation(classifier_activation, name="predictions")(x)
+
+
+def build_model(
+    key,
+    dialect,
+    *,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    alpha,
+    surgery,
+):
+    """Checks the keras.applications arguments, then builds features and head."""
+    input_shape = common.check_arguments(
+        include_top=include_top,
+        weights=weights,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        alpha=alpha,
+        default_shape=(None, None, None, 3),
+    )
+    temporal = temporal_layers(surgery)
+    clips = common.clip_input(input_shape, input_tensor)
+    x = inception_features(clips, dialect, alpha=alpha, temporal=temporal)
+    if include_top and dialect.head is not None:
+        x = window_classifier(x, dialect.head, classes, classifier_activation)
+    else:
+        x = common.classification_head(
+            x,
+            include_top=include_top,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+        )
+    model = keras.Model(common.model_inputs(clips, input_tensor), x, name=name)
+    head_layers = (dialect.head.names[2],) if dialect.head else ("fc",)
+    return common.finish_model(
+        model,
+        key=key,
+        weights=weights,
+        include_top=include_top,
+        classes=classes,
+        head_layers=head_layers,
+    )

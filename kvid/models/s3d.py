@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import keras
 
-from kvid.layers import SelfGating, SpaceToDepth3D, WindowMeanPooling3D
+from kvid.layers import SelfGating, SpaceToDepth3D
 from kvid.models import common, inception
 from kvid.models.registry import (
     TORCHVISION_MEAN,
@@ -34,11 +34,9 @@ PAPER = (
     "Xie et al., Rethinking Spatiotemporal Feature Learning: Speed-Accuracy Trade-offs in Video "
     "Classification, ECCV 2018"
 )
-HEAD_WINDOW = (2, 7, 7)
 
 # torchvision's s3d ----------------------------------------------------------------
 S3D_BN = (1e-3, 0.999)  # epsilon, Keras momentum (torch's momentum=0.001)
-S3D_DROPOUT = 0.2
 S3D_REFERENCE = "torchvision s3d"
 S3D_PREPROCESSING = Preprocessing(
     num_frames=64,
@@ -104,6 +102,9 @@ S3D_DIALECT = inception.Dialect(
     stem=_tv_stem,
     conv=_tv_conv,
     pool=_tv_pool,
+    head=inception.WindowHead(
+        dropout=0.2, names=("avgpool", "classifier_0", "classifier_1", "classifier_mean")
+    ),
 )
 
 
@@ -211,61 +212,6 @@ def s3dg_dialect(space_to_depth):
     )
 
 
-def _build(
-    key,
-    dialect,
-    *,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    alpha,
-    surgery,
-):
-    """Checks the arguments, builds the features and the model's head."""
-    input_shape = common.check_arguments(
-        include_top=include_top,
-        weights=weights,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        alpha=alpha,
-        default_shape=(None, None, None, 3),
-    )
-    temporal = inception.temporal_layers(surgery)
-    clips = common.clip_input(input_shape, input_tensor)
-    x = inception.inception_features(clips, dialect, alpha=alpha, temporal=temporal)
-    if include_top and key == "s3d":
-        # AvgPool3d((2, 7, 7), stride 1), the 1x1x1 classifier, then the mean
-        # over (t, h, w): pooling first is the same linear map, at any size.
-        x = WindowMeanPooling3D(HEAD_WINDOW, name="avgpool")(x)
-        x = keras.layers.Dropout(S3D_DROPOUT, name="classifier_0")(x)
-        x = keras.layers.Conv3D(classes, 1, name="classifier_1")(x)
-        x = keras.layers.Flatten(name="classifier_mean")(x)
-        x = keras.layers.Activation(classifier_activation, name="predictions")(x)
-    else:
-        x = common.classification_head(
-            x,
-            include_top=include_top,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-        )
-    model = keras.Model(common.model_inputs(clips, input_tensor), x, name=name)
-    return common.finish_model(
-        model,
-        key=key,
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        head_layers=("classifier_1",) if key == "s3d" else ("fc",),
-    )
-
-
 def S3D(
     include_top=True,
     weights=None,
@@ -279,7 +225,7 @@ def S3D(
     surgery=None,
 ):
     """Builds S3D; the full docstring is set below from `common.BASE_DOCSTRING`."""
-    return _build(
+    return inception.build_model(
         "s3d",
         S3D_DIALECT,
         include_top=include_top,
@@ -309,7 +255,7 @@ def S3DG(
     space_to_depth=False,
 ):
     """Builds S3D-G; the full docstring is set below from `common.BASE_DOCSTRING`."""
-    return _build(
+    return inception.build_model(
         "s3dg",
         s3dg_dialect(space_to_depth),
         include_top=include_top,
