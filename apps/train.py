@@ -17,7 +17,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("work_dir", "runs/train", "Checkpoints, backups and logs; rerun to resume.")
 flags.DEFINE_string("export_dir", "saved_models", "Where the SavedModel goes ('' to skip).")
-flags.DEFINE_integer("epochs", 12, "Epochs to train (the cosine ends with the last).")
+flags.DEFINE_integer("epochs", 8, "Epochs to train (the cosine ends with the last).")
 flags.DEFINE_integer("batch_size", 16, "Global batch size.")
 flags.DEFINE_integer("num_frames", 16, "Frames per clip.")
 flags.DEFINE_integer("size", 64, "Frame side in pixels.")
