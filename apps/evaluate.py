@@ -1,0 +1,44 @@
+"""Evaluates a trained `.keras` model: clip and video accuracy, and a confusion summary."""
+
+from absl import app, flags
+
+from kvid.training import evaluation
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_path", "runs/train/best.keras", "The `.keras` model file.")
+flags.DEFINE_string("data_dir", None, "Class-per-folder videos (e.g. a validation split).")
+flags.DEFINE_string(
+    "model_name", None, "Registry key of its input convention; unset: the model's name."
+)
+flags.DEFINE_integer("num_clips", 10, "Clips per video, evenly spaced.")
+flags.DEFINE_enum("num_crops", "1", ["1", "3"], "Spatial crops per clip.")
+flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
+flags.DEFINE_integer("size", None, "Crop side; unset: the model's input size.")
+flags.DEFINE_integer("batch_size", 16, "Views per forward pass.")
+flags.mark_flag_as_required("data_dir")
+
+
+def main(argv):
+    """Rejects stray arguments and runs the library function."""
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    result = evaluation.evaluate_directory(
+        FLAGS.model_path,
+        FLAGS.data_dir,
+        model_name=FLAGS.model_name,
+        num_frames=FLAGS.num_frames,
+        size=FLAGS.size,
+        num_clips=FLAGS.num_clips,
+        num_crops=int(FLAGS.num_crops),
+        batch_size=FLAGS.batch_size,
+    )
+    print(evaluation.summary(result))
+
+
+def run():
+    """Console-script entry point."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

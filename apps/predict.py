@@ -1,0 +1,50 @@
+"""Top-5 labels of a video and each clip's probabilities over time (optionally a PNG plot)."""
+
+from absl import app, flags
+
+from kvid.training import prediction
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("video", None, "The video file.")
+flags.DEFINE_string("model_path", "runs/train/best.keras", "The `.keras` model file.")
+flags.DEFINE_string(
+    "labels",
+    None,
+    "Class names, one per line; unset: class_names.txt "
+    "next to the model, Kinetics-400 for 400 classes, else indices.",
+)
+flags.DEFINE_string(
+    "model_name", None, "Registry key of its input convention; unset: the model's name."
+)
+flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
+flags.DEFINE_integer("size", None, "Crop side; unset: the model's input size.")
+flags.DEFINE_integer("stride", None, "Frames between clips; unset: half a clip.")
+flags.DEFINE_string("plot", None, "Also save the timeline as this PNG file.")
+flags.mark_flag_as_required("video")
+
+
+def main(argv):
+    """Rejects stray arguments and runs the library function."""
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    print(
+        prediction.predict_file(
+            FLAGS.video,
+            FLAGS.model_path,
+            labels_path=FLAGS.labels,
+            model_name=FLAGS.model_name,
+            num_frames=FLAGS.num_frames,
+            size=FLAGS.size,
+            stride=FLAGS.stride,
+            plot_path=FLAGS.plot,
+        )
+    )
+
+
+def run():
+    """Console-script entry point."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,52 @@
+"""Training: strategies, schedules, callbacks, evaluation, prediction and `train`."""
+
+from kvid.training import (
+    callbacks,
+    evaluation,
+    model_files,
+    prediction,
+    schedules,
+    strategy,
+    train_lib,
+    video_folder,
+)
+from kvid.training.callbacks import SyncMovingStatistics, TimeBudget, default_callbacks
+from kvid.training.evaluation import EvaluationResult, evaluate, evaluate_directory
+from kvid.training.prediction import Timeline, predict_file, predict_video
+from kvid.training.schedules import (
+    WarmupCosineDecay,
+    WarmupStepDecay,
+    make_schedule,
+    scale_learning_rate,
+)
+from kvid.training.strategy import get_strategy, patch_keras_multi_worker
+from kvid.training.train_lib import TrainResult, builtin_dataset, train
+
+__all__ = [
+    "EvaluationResult",
+    "SyncMovingStatistics",
+    "TimeBudget",
+    "Timeline",
+    "TrainResult",
+    "WarmupCosineDecay",
+    "WarmupStepDecay",
+    "builtin_dataset",
+    "callbacks",
+    "default_callbacks",
+    "evaluate",
+    "evaluate_directory",
+    "evaluation",
+    "get_strategy",
+    "make_schedule",
+    "model_files",
+    "patch_keras_multi_worker",
+    "predict_file",
+    "predict_video",
+    "prediction",
+    "scale_learning_rate",
+    "schedules",
+    "strategy",
+    "train",
+    "train_lib",
+    "video_folder",
+]

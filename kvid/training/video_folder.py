@@ -1,0 +1,129 @@
+"""Class-per-folder video datasets for training and evaluation.
+
+A deliberately small reader (PyAV, centre clip, short side resized, centre
+crop, as the exported model does): the full pipeline with
+sampling and augmentation is `kvid.data`'s; this keeps `train` and `evaluate`
+independent of its options.
+"""
+
+from __future__ import annotations
+
+import os
+
+import av
+import numpy as np
+import tensorflow as tf
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+
+
+def list_videos(directory: str | os.PathLike) -> tuple[list[str], list[int], list[str]]:
+    """Finds `directory/<class_name>/<video>` files.
+
+    Returns:
+        `(paths, labels, class_names)`, classes in alphabetical order.
+
+    Raises:
+        ValueError: if `directory` has no class folders or no videos.
+    """
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise ValueError(f"Not a directory. Received: directory={directory!r}")
+    class_names = sorted(
+        d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d))
+    )
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        for file in sorted(os.listdir(os.path.join(directory, name))):
+            if file.lower().endswith(VIDEO_EXTENSIONS):
+                paths.append(os.path.join(directory, name, file))
+                labels.append(label)
+    if not paths:
+        raise ValueError(
+            f"No videos ({', '.join(VIDEO_EXTENSIONS)}) in class folders of {directory!r}"
+        )
+    return paths, labels, class_names
+
+
+def read_video(path: str | os.PathLike) -> np.ndarray:
+    """Decodes every frame of a video to `(frames, height, width, 3)` uint8 RGB."""
+    try:
+        with av.open(os.fspath(path)) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except av.error.FFmpegError as error:
+        raise ValueError(f"Cannot decode video {os.fspath(path)!r}: {error}") from error
+    if not frames:
+        raise ValueError(f"No frames in video {os.fspath(path)!r}")
+    return np.stack(frames)
+
+
+def resize_short_side(frames, size: int):
+    """Resizes uint8 `(..., height, width, 3)` frames so the short side is `size` (uint8 out)."""
+    full_shape = tf.shape(frames)
+    shape = tf.cast(full_shape[-3:-1], tf.float32)
+    scale = size / tf.reduce_min(shape)
+    target = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), size)
+    flat = tf.reshape(frames, tf.concat([[-1], full_shape[-3:]], 0))
+    resized = tf.image.resize(flat, target, antialias=True)
+    resized = tf.reshape(resized, tf.concat([full_shape[:-3], target, full_shape[-1:]], 0))
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def centre_crop(frames, size: int):
+    """The central `size x size` square of `(..., height, width, 3)` frames at least that large."""
+    shape = tf.shape(frames)
+    top = (shape[-3] - size) // 2
+    left = (shape[-2] - size) // 2
+    return frames[..., top : top + size, left : left + size, :]
+
+
+def centre_clip(video, num_frames: int):
+    """The `num_frames` central frames (the last frame repeated if the video is shorter)."""
+    length = tf.shape(video)[0]
+    start = tf.maximum(length - num_frames, 0) // 2
+    return tf.gather(video, tf.minimum(start + tf.range(num_frames), length - 1))
+
+
+def clip_dataset(
+    directory: str | os.PathLike,
+    *,
+    num_frames: int,
+    size: int,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    reverse: bool = False,
+    drop_remainder: bool = False,
+) -> tuple[tf.data.Dataset, list[str], int]:
+    """One clip per video as `(uint8 clips, int labels)` batches.
+
+    Args:
+        directory: the class-per-folder root.
+        num_frames: frames per clip (the centre ones).
+        size: the short side is resized to `size`, then the centre square is cropped.
+        batch_size: clips per batch.
+        shuffle: reshuffle the videos every epoch (seeded).
+        seed: the shuffle seed.
+        reverse: play every clip backwards (labels unchanged).
+        drop_remainder: drop a last batch smaller than `batch_size`.
+
+    Returns:
+        `(dataset, class_names, number of videos)`.
+    """
+    paths, labels, class_names = list_videos(directory)
+
+    def load(path, label):
+        video = tf.numpy_function(lambda p: read_video(p.decode()), [path], tf.uint8)
+        video = tf.ensure_shape(video, [None, None, None, 3])
+        clip = centre_clip(video, num_frames)
+        if reverse:
+            clip = clip[::-1]
+        clip = centre_crop(resize_short_side(clip, size), size)
+        return tf.ensure_shape(clip, [num_frames, size, size, 3]), label
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE), class_names, len(paths)

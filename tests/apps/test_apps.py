@@ -1,0 +1,109 @@
+"""Each app runs as its own process: absl flags of different apps share names."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kvid.data import synthetic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_app(name, *args, env=None):
+    done = subprocess.run(
+        [sys.executable, "-m", f"apps.{name}", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny epoch of `apps/train.py` on the built-in dataset."""
+    tmp = tmp_path_factory.mktemp("apps")
+    out = run_app(
+        "train",
+        "--model=r3d_18",
+        "--alpha=0.0625",
+        "--epochs=1",
+        "--batch_size=4",
+        "--num_frames=4",
+        "--size=32",
+        "--train_per_class=2",
+        "--validation_per_class=1",
+        f"--work_dir={tmp / 'run'}",
+        f"--export_dir={tmp / 'export'}",
+        env={"KERAS_HOME": str(tmp / "keras_home")},
+    )
+    data = tmp / "keras_home" / "datasets" / "kvid_synthetic_v3_4f_32px_2-1_s0"
+    return tmp, out, data
+
+
+def test_train_prints_the_result_line_last_and_exports(trained):
+    tmp, out, data = trained
+    last = out.strip().splitlines()[-1]
+    pattern = r"val_accuracy=(\d\.\d{3}) reversed_val_accuracy=(\d\.\d{3}) seconds=\d+"
+    match = re.fullmatch(pattern, last)
+    assert match, out
+    assert all(0 <= float(v) <= 1 for v in match.groups())
+    assert (tmp / "export" / "r3d_18" / "1" / "saved_model.pb").exists()
+    assert (tmp / "run" / "best.keras").exists()
+    assert len(list((data / "validation").glob("*/*.mp4"))) == 8
+
+
+def test_evaluate_prints_clip_and_video_accuracy_and_confusions(trained):
+    tmp, _, data = trained
+    out = run_app(
+        "evaluate",
+        f"--model_path={tmp / 'run' / 'best.keras'}",
+        f"--data_dir={data / 'validation'}",
+        "--num_clips=2",
+    )
+    assert "clips: 16  videos: 8" in out
+    assert re.search(r"clip top-1 \d\.\d{3}  top-5 \d\.\d{3}", out)
+    assert re.search(r"video top-1 \d\.\d{3}", out)
+    for name in synthetic.CLASS_NAMES:
+        assert name in out
+
+
+def test_predict_prints_top5_and_a_timeline_and_saves_a_png(trained):
+    tmp, _, data = trained
+    video = tmp / "long.mp4"
+    synthetic.write_video(video, synthetic.make_clip(1, 0, num_frames=12, size=32))
+    plot = tmp / "timeline.png"
+    out = run_app(
+        "predict",
+        f"--video={video}",
+        f"--model_path={tmp / 'run' / 'best.keras'}",
+        f"--plot={plot}",
+    )
+    top = re.findall(r"^\s+\d\. (\S+)\s+(\d\.\d{3})$", out, flags=re.M)
+    assert len(top) == 5 and {name for name, _ in top} <= set(synthetic.CLASS_NAMES)
+    assert [float(p) for _, p in top] == sorted((float(p) for _, p in top), reverse=True)
+    # 12 frames, clips of 4 every 2 frames: starts 0, 2, 4, 6, 8.
+    starts = re.findall(r"^\s+(\d+)(?:\s+\d\.\d{3}){5}$", out, flags=re.M)
+    assert starts == ["0", "2", "4", "6", "8"]
+    image = tf.io.decode_png(tf.io.read_file(str(plot))).numpy()
+    assert image.shape == (240, 640, 3)
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 3  # lines were drawn
+
+
+def test_apps_reject_stray_arguments():
+    done = subprocess.run(
+        [sys.executable, "-m", "apps.predict", "--video=x.mp4", "stray"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "Unexpected arguments: ['stray']" in done.stderr

@@ -1,0 +1,99 @@
+import csv
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kvid.models import get_model, get_spec, preprocess_input
+from kvid.training import callbacks, train_lib, video_folder
+from tests.training import helpers
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return helpers.tiny_dataset(tmp_path_factory.mktemp("data"))
+
+
+def test_train_with_every_option_then_export(data_dir, tmp_path):
+    work_dir = tmp_path / "run"
+    result = train_lib.train(
+        **{**helpers.TINY, "export_dir": str(tmp_path / "export")},
+        data_dir=data_dir,
+        work_dir=str(work_dir),
+        epochs=2,
+        optimizer="sgd",
+        learning_rate=0.01,
+        schedule="step",
+        milestones=(1,),
+        warmup_epochs=0.5,
+        weight_decay=1e-4,
+        label_smoothing=0.1,
+        gradient_accumulation_steps=2,
+        freeze_batch_norm=True,
+        mixed_precision="mixed_bfloat16",
+    )
+    assert result.model.jit_compile is False  # XLA's Conv3D is slower on CPU
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+    assert result.model.layers[1].dtype_policy.name == "mixed_bfloat16"
+    assert len(result.history["loss"]) == 2
+    assert 0 <= result.val_accuracy <= 1 and 0 <= result.reversed_val_accuracy <= 1
+    assert result.class_names == sorted(result.class_names) and len(result.class_names) == 8
+    with open(work_dir / callbacks.TRAINING_LOG) as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
+    assert (work_dir / callbacks.BEST_MODEL).exists() and (work_dir / "logs").is_dir()
+    assert result.export_path == str(tmp_path / "export" / "r3d_18" / "1")
+    # The served graph takes uint8 frames of any size: 40x48 frames are resized to a short
+    # side of 32 and centre-cropped, as training and evaluation do.
+    served = tf.saved_model.load(result.export_path).signatures["serving_default"]
+    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 40, 48, 3), dtype=np.uint8)
+    probs = served(frames=tf.constant(frames))["probabilities"].numpy()
+    clips = video_folder.centre_crop(video_folder.resize_short_side(frames, 32), 32)
+    expected = result.model(preprocess_input(clips, "r3d_18"), training=False)
+    np.testing.assert_allclose(probs, keras.ops.convert_to_numpy(expected), atol=0.02)
+
+
+def test_freeze_batch_norm_keeps_only_the_first_trainable():
+    model = get_model("r3d_18", **get_spec("r3d_18").test_kwargs, input_shape=(4, 32, 32, 3))
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert train_lib.freeze_batch_norm_except_first(model) == len(norms) - 1 > 3
+    assert [layer.trainable for layer in norms] == [True] + [False] * (len(norms) - 1)
+
+
+def test_weight_decay_spares_biases_and_norms():
+    optimizer = train_lib.make_optimizer("sgd", 0.5, weight_decay=0.1)
+    kernel = keras.Variable(np.ones(3, "float32"), name="kernel")
+    bias = keras.Variable(np.ones(3, "float32"), name="bias")
+    gamma = keras.Variable(np.ones(3, "float32"), name="gamma")
+    optimizer.apply([np.zeros(3, "float32")] * 3, [kernel, bias, gamma])
+    np.testing.assert_allclose(kernel.numpy(), 1 - 0.5 * 0.1)
+    np.testing.assert_allclose(bias.numpy(), 1.0)
+    np.testing.assert_allclose(gamma.numpy(), 1.0)
+
+
+def test_gradient_accumulation_updates_every_n_batches_with_the_mean():
+    optimizer = train_lib.make_optimizer("sgd", 1.0, gradient_accumulation_steps=2)
+    weight = keras.Variable(np.zeros(2, "float32"))
+    optimizer.apply([np.array([1.0, 3.0], "float32")], [weight])
+    np.testing.assert_allclose(weight.numpy(), [0, 0])
+    optimizer.apply([np.array([3.0, 5.0], "float32")], [weight])
+    np.testing.assert_allclose(weight.numpy(), [-2.0, -4.0])
+
+
+def test_bad_arguments_are_named(data_dir, tmp_path):
+    with pytest.raises(ValueError, match="optimizer='adagrad'"):
+        train_lib.make_optimizer("adagrad", 0.1)
+    with pytest.raises(ValueError, match="batch_size=64"):
+        train_lib.train(
+            **{**helpers.TINY, "batch_size": 64}, data_dir=data_dir, work_dir=str(tmp_path)
+        )
+    with pytest.raises(ValueError, match="Not a directory"):
+        train_lib.train(**helpers.TINY, data_dir=str(tmp_path / "nope"), work_dir=str(tmp_path))
+
+
+def test_builtin_dataset_is_written_once_per_configuration(tmp_path):
+    root = helpers.tiny_dataset(tmp_path)
+    assert os.path.basename(root) == "kvid_synthetic_v3_4f_32px_2-1_s0"
+    assert len(os.listdir(os.path.join(root, "train"))) == 8
+    assert helpers.tiny_dataset(tmp_path) == root
