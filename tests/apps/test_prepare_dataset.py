@@ -1,37 +1,26 @@
+"""apps/prepare_dataset.py: a folder of videos to TFRecord shards, bad files reported."""
+
 import os
 
 import numpy as np
-import pytest
-from absl import app, flags
 
 import kvid
-from apps import prepare_dataset
+from tests.apps import run_app
 
 
-@pytest.fixture
-def parsed_flags():
-    def parse(*args):
-        flags.FLAGS.unparse_flags()
-        flags.FLAGS(["prepare_dataset", *args])
-
-    yield parse
-    flags.FLAGS.unparse_flags()
-
-
-def test_converts_a_directory_and_reports_skipped_files(tmp_path, parsed_flags, capsys):
+def test_converts_a_directory_and_reports_skipped_files(tmp_path):
     (tmp_path / "in" / "cls").mkdir(parents=True)
     kvid.data.write_video(
         str(tmp_path / "in" / "cls" / "v.mp4"), np.zeros((4, 16, 16, 3), np.uint8)
     )
     (tmp_path / "in" / "cls" / "bad.mp4").write_text("not a video")
-    parsed_flags(
+    out = run_app(
+        "prepare_dataset",
         f"--input_dir={tmp_path / 'in'}",
         f"--output_dir={tmp_path / 'out'}",
         "--num_shards=2",
         "--short_side=8",
-    )
-    prepare_dataset.main(["prepare_dataset"])
-    out = capsys.readouterr().out
+    ).stdout
     assert "Wrote 1 videos to 2 shards" in out
     assert "Skipped 1 videos" in out and "bad.mp4" in out
     assert sorted(os.listdir(tmp_path / "out")) == [
@@ -39,8 +28,3 @@ def test_converts_a_directory_and_reports_skipped_files(tmp_path, parsed_flags, 
         "videos-00000-of-00002.tfrecord",
         "videos-00001-of-00002.tfrecord",
     ]
-
-
-def test_rejects_stray_arguments():
-    with pytest.raises(app.UsageError, match="extra"):
-        prepare_dataset.main(["prepare_dataset", "extra"])
