@@ -19,8 +19,9 @@ import dataclasses
 import json
 import os
 
-import av
 import numpy as np
+
+from kvid.data import encode
 
 CLASS_NAMES = (
     "move_left",
@@ -37,6 +38,7 @@ FAMILIES = ("horizontal", "vertical", "scale", "fade")
 SPLITS = {"train": 0, "validation": 1}
 _SUPERSAMPLE = 2
 _MANIFEST = "kvid_synthetic.json"
+_X264 = {"crf": "18", "preset": "veryfast"}
 # Bumped whenever the generator changes, so a cached dataset is never silently stale.
 # v2 had a rotation-sense pair in place of up/down: quarter-width S3D-G learnt every
 # other class within a few epochs but stayed near chance on that pair for 12 epochs.
@@ -210,18 +212,6 @@ def make_clip(label: int, seed, num_frames: int = 16, size: int = 64) -> np.ndar
     return render(sample_scene(label, seed, num_frames, size))
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 15.0) -> None:
-    """Writes uint8 RGB `frames` `(T, H, W, 3)` to an H.264 mp4 file."""
-    with av.open(os.fspath(path), "w") as container:
-        stream = container.add_stream("libx264", rate=int(fps))
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18", "preset": "veryfast"}
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-
-
 def write_dataset(
     directory: str | os.PathLike,
     *,
@@ -282,7 +272,9 @@ def write_dataset(
             os.makedirs(os.path.join(root, name), exist_ok=True)
             for index in range(counts[split]):
                 clip = make_clip(label, (seed, SPLITS[split], index, label % 2), num_frames, size)
-                write_video(os.path.join(root, name, f"{index:05d}.mp4"), clip, fps)
+                encode.write_video(
+                    os.path.join(root, name, f"{index:05d}.mp4"), clip, fps, options=_X264
+                )
     # Written last, so an interrupted run is redone rather than trusted.
     with open(manifest, "w") as f:
         json.dump(config, f)

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kvid.data import decode
 from kvid.models import preprocess_input
 from kvid.training import model_files, video_folder
 
@@ -181,7 +182,7 @@ def view_dataset(
     paths, labels, class_names = video_folder.list_videos(directory)
 
     def views_of(index):
-        video = video_folder.read_video(paths[index])
+        video = decode.read_video(paths[index])
         video = video_folder.resize_short_side(video, size).numpy()
         cut = video_views(
             video, num_frames=num_frames, num_clips=num_clips, crop_size=size, num_crops=num_crops

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kvid.data import decode
 from kvid.models import kinetics400_labels, preprocess_input
 from kvid.training import model_files, video_folder
 
@@ -91,7 +92,7 @@ def predict_video(
             f"Received: num_frames={num_frames}, size={size}"
         )
     stride = stride or max(num_frames // 2, 1)
-    video = video_folder.read_video(path)
+    video = decode.read_video(path)
     length = len(video)
     video = video_folder.centre_crop(video_folder.resize_short_side(video, size), size)
     starts = np.arange(0, max(length - num_frames, 0) + 1, stride)

@@ -1,18 +1,19 @@
 """Class-per-folder video datasets for training and evaluation.
 
-A deliberately small reader (PyAV, centre clip, short side resized, centre
-crop, as the exported model does): the full pipeline with
-sampling and augmentation is `kvid.data`'s; this keeps `train` and `evaluate`
-independent of its options.
+One centre clip per video (decoded with `kvid.data.decode`), short side
+resized, centre crop, exactly as the exported model does. `train` uses it for
+both splits: the built-in dataset needs no augmentation (a horizontal flip
+would turn `move_left` into `move_right`); `kvid.data.video_dataset_from_directory`
+is the pipeline with sampling and augmentation for real videos.
 """
 
 from __future__ import annotations
 
 import os
 
-import av
-import numpy as np
 import tensorflow as tf
+
+from kvid.data import decode
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 
@@ -43,18 +44,6 @@ def list_videos(directory: str | os.PathLike) -> tuple[list[str], list[int], lis
             f"No videos ({', '.join(VIDEO_EXTENSIONS)}) in class folders of {directory!r}"
         )
     return paths, labels, class_names
-
-
-def read_video(path: str | os.PathLike) -> np.ndarray:
-    """Decodes every frame of a video to `(frames, height, width, 3)` uint8 RGB."""
-    try:
-        with av.open(os.fspath(path)) as container:
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    except av.error.FFmpegError as error:
-        raise ValueError(f"Cannot decode video {os.fspath(path)!r}: {error}") from error
-    if not frames:
-        raise ValueError(f"No frames in video {os.fspath(path)!r}")
-    return np.stack(frames)
 
 
 def resize_short_side(frames, size: int):
@@ -113,7 +102,7 @@ def clip_dataset(
     paths, labels, class_names = list_videos(directory)
 
     def load(path, label):
-        video = tf.numpy_function(lambda p: read_video(p.decode()), [path], tf.uint8)
+        video = tf.numpy_function(lambda p: decode.read_video(p.decode()), [path], tf.uint8)
         video = tf.ensure_shape(video, [None, None, None, 3])
         clip = centre_clip(video, num_frames)
         if reverse:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kvid.data import synthetic
+from kvid.data import synthetic, write_video
 from tests.apps import run_app
 
 
@@ -62,7 +62,7 @@ def test_evaluate_prints_clip_and_video_accuracy_and_confusions(trained):
 def test_predict_prints_top5_and_a_timeline_and_saves_a_png(trained):
     tmp, _, data = trained
     video = tmp / "long.mp4"
-    synthetic.write_video(video, synthetic.make_clip(1, 0, num_frames=12, size=32))
+    write_video(str(video), synthetic.make_clip(1, 0, num_frames=12, size=32))
     plot = tmp / "timeline.png"
     out = run_app(
         "predict",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kvid.data import synthetic
+from kvid.data import synthetic, write_video
 from kvid.training import evaluation
 
 # Two views per video; rows are class probabilities, worked through by hand.
@@ -117,7 +117,7 @@ def test_view_dataset_reads_every_view_of_every_video(tmp_path):
     for label, name in enumerate(["a", "b"]):
         (tmp_path / name).mkdir()
         clip = synthetic.make_clip(label, 0, num_frames=6, size=16)
-        synthetic.write_video(tmp_path / name / "v.mp4", clip)
+        write_video(str(tmp_path / name / "v.mp4"), clip)
     dataset, names = evaluation.view_dataset(
         tmp_path, num_frames=4, size=16, num_clips=3, batch_size=4
     )
