@@ -3,8 +3,13 @@
 The last line printed is `val_accuracy=... reversed_val_accuracy=... seconds=...`.
 """
 
+import dataclasses
+import os
+import time
+
 from absl import app, flags
 
+import kvid.export
 from kvid.training import train_lib
 
 FLAGS = flags.FLAGS
@@ -71,12 +76,19 @@ def main(argv):
             "train_per_class": FLAGS.train_per_class,
             "validation_per_class": FLAGS.validation_per_class,
         },
-        export_dir=FLAGS.export_dir or None,
         seed=FLAGS.seed,
     )
-    if result.export_path:
-        print(f"exported: {result.export_path}")
-    print(result.summary())
+    started = time.monotonic()
+    if FLAGS.export_dir and result.is_chief:
+        path = kvid.export.export_saved_model(
+            result.model,
+            os.path.join(FLAGS.export_dir, FLAGS.model),
+            class_names=result.class_names,
+            preprocessing=result.preprocessing,
+        )
+        print(f"exported: {path}")
+    exported = dataclasses.replace(result, seconds=result.seconds + time.monotonic() - started)
+    print(exported.summary())
 
 
 def run():

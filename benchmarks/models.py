@@ -35,6 +35,9 @@ from kvid.models import flops
 
 _MODELS = flags.DEFINE_list("models", None, "Registry keys; default: all.")
 _BATCHES = flags.DEFINE_list("batch_sizes", ["1", "8"], "Forward batch sizes.")
+_FRAMES = flags.DEFINE_integer(
+    "frames", None, "Frames per forward clip; default: the registry's clip length."
+)
 _REPEATS = flags.DEFINE_integer("repeats", 7, "Timed runs per measurement (median).")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed runs first.")
 _TRAIN_BATCH = flags.DEFINE_integer("train_batch", 4, "Clips per training step.")
@@ -45,6 +48,8 @@ _OUTPUT = flags.DEFINE_string(
 
 # kvid registry key -> torchvision.models.video builder with the same network.
 TORCHVISION = {"r3d_18": "r3d_18", "mc3_18": "mc3_18", "r2plus1d_18": "r2plus1d_18", "s3d": "s3d"}
+# torchvision's s3d head needs clips of 13 frames or more.
+MIN_TRAIN_FRAMES = {"s3d": 16}
 
 
 def median_seconds(run, repeats, warmup):
@@ -150,13 +155,14 @@ def benchmark(key, batches, peak, worker):
     """All measurements of one registered model."""
     spec = kvid.models.get_spec(key)
     pre = spec.preprocessing
-    clip = (pre.num_frames, pre.crop_size, pre.crop_size, 3)
+    clip = (_FRAMES.value or pre.num_frames, pre.crop_size, pre.crop_size, 3)
     train_size = 112 if pre.crop_size <= 112 else pre.crop_size
-    train_clip = (_TRAIN_FRAMES.value, train_size, train_size, 3)
+    train_frames = max(_TRAIN_FRAMES.value, MIN_TRAIN_FRAMES.get(key, 1))
+    train_clip = (train_frames, train_size, train_size, 3)
     result = {"model": key, "clip": list(clip), "train_clip": list(train_clip), "runs": []}
     for batch in batches:
         model, forward, train_step = kvid_runs(key, clip, batch, train_clip)
-        gflops = flops.count_flops(model, (batch, *clip)) / 1e9
+        gflops = batch * flops.count_flops(model, clip) / 1e9
         row = {"batch": batch, "gflops": gflops}
         torch_pair = (
             worker.runs(key, clip, batch, train_clip) if worker and key in TORCHVISION else None

@@ -10,6 +10,8 @@ import pathlib
 
 import numpy as np
 
+import kvid
+
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "parity"
 
 
@@ -60,6 +62,17 @@ def load(name):
     fixture["input"] = x.transpose(0, 2, 3, 4, 1)
     fixture["meta"] = json.loads(str(fixture["meta"]))
     return fixture
+
+
+def reference_model(name, fixture):
+    """The kvid model of fixture `name`, with the fixture's weights, returning logits."""
+    model = kvid.get_model(
+        name.split("__")[0],
+        classes=int(fixture["meta"]["num_classes"]),
+        classifier_activation=None,
+    )
+    kvid.weights.load_torch_state_dict(model, fixture["state_dict"])
+    return model
 
 
 def max_error(actual, expected):

@@ -1,4 +1,4 @@
-"""`train`: one call from a model key and a video folder to a trained, exported model."""
+"""`train`: one call from a model key and a video folder to a trained, evaluated model."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import time
 import keras
 import tensorflow as tf
 
-from kvid import export
 from kvid.data import synthetic
-from kvid.models import get_model, get_preprocessing, preprocess_input
+from kvid.models import Preprocessing, get_model, get_preprocessing, preprocess_input
 from kvid.training import callbacks as callbacks_lib
 from kvid.training import evaluation, model_files, schedules, video_folder
 from kvid.training import strategy as strategy_lib
@@ -33,8 +32,10 @@ class TrainResult:
         reversed_val_accuracy: the same with every clip played backwards; far
             below `val_accuracy` when the model reads temporal order.
         seconds: wall time of training and evaluation (without making the data).
-        export_path: the SavedModel directory, or `None`.
         class_names: the class of each output.
+        preprocessing: the input convention the model was trained with (its
+            clip length and size), for `kvid.export.export_saved_model`.
+        is_chief: whether this process writes the run's shared outputs.
     """
 
     model: keras.Model
@@ -42,8 +43,9 @@ class TrainResult:
     val_accuracy: float
     reversed_val_accuracy: float
     seconds: float
-    export_path: str | None
     class_names: list[str]
+    preprocessing: Preprocessing
+    is_chief: bool
 
     def summary(self) -> str:
         """The one-line result: `val_accuracy=0.973 reversed_val_accuracy=0.121 seconds=412`."""
@@ -175,7 +177,6 @@ def train(
     jit_compile: bool | None = None,
     time_budget: float | None = None,
     synthetic_kwargs: dict | None = None,
-    export_dir: str | None = "saved_models",
     seed: int = 0,
     verbose="auto",
     callbacks: tuple[keras.callbacks.Callback, ...] = (),
@@ -213,8 +214,6 @@ def train(
         jit_compile: XLA; `None` enables it only with a GPU (XLA's CPU Conv3D is slower).
         time_budget: stop after the epoch that would overrun this many seconds.
         synthetic_kwargs: arguments of `builtin_dataset` (with `data_dir=None`).
-        export_dir: where the SavedModel goes (`export_dir/<model>/<version>`);
-            `None` skips the export.
         seed: seed of the shuffling and of the weights initialisation.
         verbose: `fit`'s verbosity (`"auto"` shows a progress bar).
         callbacks: more callbacks, after the default ones.
@@ -309,24 +308,16 @@ def train(
         reverse: clip_accuracy(net, os.path.join(data_dir, "validation"), reverse=reverse, **common)
         for reverse in (False, True)
     }
-    export_path = None
-    if export_dir and strategy_lib.is_chief(distribution):
-        # The served graph resizes and crops as training did, not as the registry's default.
-        convention = dataclasses.replace(
-            get_preprocessing(model), num_frames=num_frames, crop_size=size, resize=size
-        )
-        export_path = export.export_saved_model(
-            net,
-            os.path.join(export_dir, model),
-            class_names=class_names,
-            preprocessing=convention,
-        )
     return TrainResult(
         model=net,
         history=history.history,
         val_accuracy=accuracy[False],
         reversed_val_accuracy=accuracy[True],
         seconds=time.monotonic() - start,
-        export_path=export_path,
         class_names=class_names,
+        # Clips were resized to a short side of `size` and centre-cropped.
+        preprocessing=dataclasses.replace(
+            get_preprocessing(model), num_frames=num_frames, crop_size=size, resize=size
+        ),
+        is_chief=strategy_lib.is_chief(distribution),
     )

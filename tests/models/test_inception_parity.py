@@ -25,12 +25,7 @@ def _relative_error(actual, expected):
 @pytest.mark.parametrize("fixture_name", sorted(FIXTURES))
 def test_logits_and_features_match_the_reference(fixture_name):
     fixture = parity.load(fixture_name)
-    model = kvid.get_model(
-        fixture_name.split("__")[0],
-        classes=int(fixture["meta"]["num_classes"]),
-        classifier_activation=None,
-    )
-    kvid.weights.load_torch_state_dict(model, fixture["state_dict"])
+    model = parity.reference_model(fixture_name, fixture)
     features_layer = model.get_layer(FIXTURES[fixture_name])
     outputs = [model.output, features_layer.output]
     if fixture_name.startswith("i3d"):

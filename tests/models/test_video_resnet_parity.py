@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 
-import kvid
 from tests import parity
 
 FIXTURES = [
@@ -17,12 +16,7 @@ FIXTURES = [
 @pytest.mark.parametrize("fixture_name", FIXTURES)
 def test_logits_and_features_match_torchvision(fixture_name):
     fixture = parity.load(fixture_name)
-    model = kvid.get_model(
-        fixture_name.split("__")[0],
-        classes=int(fixture["meta"]["num_classes"]),
-        classifier_activation=None,
-    )
-    kvid.weights.load_torch_state_dict(model, fixture["state_dict"])
+    model = parity.reference_model(fixture_name, fixture)
     features_model = keras.Model(model.input, [model.output, model.get_layer("avgpool").output])
 
     logits, features = features_model.predict(fixture["input"], verbose=0)

@@ -16,7 +16,6 @@ TINY = dict(
     num_frames=4,
     size=32,
     batch_size=4,
-    export_dir=None,
     verbose=0,
 )
 TINY_DATA = dict(train_per_class=2, validation_per_class=1)

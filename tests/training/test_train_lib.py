@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import kvid.export
 from kvid.models import get_model, get_spec, preprocess_input
 from kvid.training import callbacks, train_lib, video_folder
 from tests.training import helpers
@@ -19,7 +20,7 @@ def data_dir(tmp_path_factory):
 def test_train_with_every_option_then_export(data_dir, tmp_path):
     work_dir = tmp_path / "run"
     result = train_lib.train(
-        **{**helpers.TINY, "export_dir": str(tmp_path / "export")},
+        **helpers.TINY,
         data_dir=data_dir,
         work_dir=str(work_dir),
         epochs=2,
@@ -43,10 +44,12 @@ def test_train_with_every_option_then_export(data_dir, tmp_path):
     with open(work_dir / callbacks.TRAINING_LOG) as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
     assert (work_dir / callbacks.BEST_MODEL).exists() and (work_dir / "logs").is_dir()
-    assert result.export_path == str(tmp_path / "export" / "r3d_18" / "1")
+    export_path = kvid.export.export_saved_model(
+        result.model, tmp_path / "export", preprocessing=result.preprocessing
+    )
     # The served graph takes uint8 frames of any size: 40x48 frames are resized to a short
     # side of 32 and centre-cropped, as training and evaluation do.
-    served = tf.saved_model.load(result.export_path).signatures["serving_default"]
+    served = tf.saved_model.load(export_path).signatures["serving_default"]
     frames = np.random.default_rng(0).integers(0, 256, (2, 4, 40, 48, 3), dtype=np.uint8)
     probs = served(frames=tf.constant(frames))["probabilities"].numpy()
     clips = video_folder.centre_crop(video_folder.resize_short_side(frames, 32), 32)
