@@ -323,6 +323,38 @@ def _check_label_mode(label_mode, class_names):
         raise ValueError('`label_mode="categorical"` needs `class_names`.')
 
 
+def _labelled_dataset(
+    examples,
+    class_names,
+    config: ClipConfig,
+    *,
+    training,
+    label_mode,
+    batch_size,
+    shuffle,
+    seed,
+    clips_per_video,
+    on_error,
+):
+    """Probes `examples`, then clips with labels, `class_names` and `file_paths` attached."""
+    probed = probe_examples(examples, fps=config.fps, on_error=on_error)
+    ds = clip_dataset(
+        probed,
+        config,
+        training=training,
+        batch_size=batch_size,
+        shuffle=shuffle and training,
+        seed=seed,
+        clips_per_video=clips_per_video if training else 1,
+        label_mode=label_mode,
+        num_classes=None if class_names is None else len(class_names),
+        on_error=on_error,
+    )
+    ds.class_names = class_names
+    ds.file_paths = [p.example.video_id for p in probed]
+    return ds
+
+
 def _datasets_from_examples(
     examples,
     class_names,
@@ -341,25 +373,20 @@ def _datasets_from_examples(
     if seed is None and validation_split is not None and not shuffle:
         seed = 0
     train, val = _split(examples, validation_split, subset, seed, shuffle)
-    num_classes = None if class_names is None else len(class_names)
 
     def build(subset_examples, training):
-        probed = probe_examples(subset_examples, fps=config.fps, on_error=on_error)
-        ds = clip_dataset(
-            probed,
+        return _labelled_dataset(
+            subset_examples,
+            class_names,
             config,
             training=training,
-            batch_size=batch_size,
-            shuffle=shuffle and training,
-            seed=seed,
-            clips_per_video=clips_per_video if training else 1,
             label_mode=label_mode,
-            num_classes=num_classes,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            clips_per_video=clips_per_video,
             on_error=on_error,
         )
-        ds.class_names = class_names
-        ds.file_paths = [p.example.video_id for p in probed]
-        return ds
 
     if subset == "both":
         return build(train, True), build(val, False)
@@ -490,22 +517,18 @@ def video_dataset_from_annotations(
         num_frames, frame_step, sampling, image_size, fps, augment=augment, model=model
     )
     _check_label_mode(label_mode, class_names)
-    probed = probe_examples(examples, fps=fps, on_error=on_error)
-    ds = clip_dataset(
-        probed,
+    return _labelled_dataset(
+        examples,
+        class_names,
         config,
         training=training,
-        batch_size=batch_size,
-        shuffle=shuffle and training,
-        seed=seed,
-        clips_per_video=clips_per_video if training else 1,
         label_mode=label_mode,
-        num_classes=None if class_names is None else len(class_names),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        clips_per_video=clips_per_video,
         on_error=on_error,
     )
-    ds.class_names = class_names
-    ds.file_paths = [p.example.video_id for p in probed]
-    return ds
 
 
 def video_evaluation_dataset(
