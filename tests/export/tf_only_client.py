@@ -1,7 +1,8 @@
 """Uses an exported SavedModel as TF Serving does: plain TensorFlow, no kvid.
 
 Run as `python -I tf_only_client.py <saved_model_dir> <requests.npz> <out_dir>`
-(`-I` keeps the repository off `sys.path`, so kvid cannot be imported).
+(`-I` keeps the repository off `sys.path`, and kvid is blocked even where it is
+installed, so any use of kvid by the SavedModel fails).
 
 `requests.npz` holds one array per call, keyed `<case>:<signature>`. Writes
 `outputs.npz` (`<case>:<signature>:<output>`) and `report.json`: the error
@@ -15,10 +16,12 @@ import json
 import os
 import sys
 
-import numpy as np
-import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
-from tensorflow.python.framework import op_def_registry
+sys.modules["kvid"] = None  # TF Serving has no kvid: importing it now raises ImportError.
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
+from tensorflow.python.framework import op_def_registry  # noqa: E402
 
 
 def unregistered_ops(saved_model_pb_path):

@@ -3,12 +3,15 @@
 Run as `python -I tf_only_grpc_server.py <saved_model_dir> <model_name> [<extra sys.path>]`.
 Serves `Predict` the way TF Serving does (request tensors fed to the named
 signature, outputs returned as TensorProtos) on a free localhost port, and
-prints `PORT <port> KVID_IMPORTABLE <bool>` once ready. Runs until killed.
+prints `PORT <port> KVID_IMPORTABLE <bool>` once ready (kvid is blocked even
+where it is installed, as TF Serving has none). Runs until killed.
 """
 
 import importlib.util
 import sys
 from concurrent import futures
+
+sys.modules["kvid"] = None  # importing kvid now raises ImportError
 
 if len(sys.argv) > 3:  # where tensorflow-serving-api lives, if not in site-packages
     sys.path.append(sys.argv[3])
