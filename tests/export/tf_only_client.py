@@ -16,12 +16,10 @@ import json
 import os
 import sys
 
-sys.modules["kvid"] = None  # TF Serving has no kvid: importing it now raises ImportError.
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
-from tensorflow.python.framework import op_def_registry  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.framework import op_def_registry
 
 
 def unregistered_ops(saved_model_pb_path):
@@ -81,4 +79,5 @@ def main(saved_model_dir, requests_path, out_dir):
 
 
 if __name__ == "__main__":
+    sys.modules["kvid"] = None  # TF Serving has no kvid: importing it now raises ImportError.
     main(*sys.argv[1:])

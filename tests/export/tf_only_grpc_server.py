@@ -11,8 +11,6 @@ import importlib.util
 import sys
 from concurrent import futures
 
-sys.modules["kvid"] = None  # importing kvid now raises ImportError
-
 if len(sys.argv) > 3:  # where tensorflow-serving-api lives, if not in site-packages
     sys.path.append(sys.argv[3])
 
@@ -62,4 +60,5 @@ def main(saved_model_dir, model_name, *_):
 
 
 if __name__ == "__main__":
+    sys.modules["kvid"] = None  # TF Serving has no kvid: importing it now raises ImportError.
     main(*sys.argv[1:])
