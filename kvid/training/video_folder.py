@@ -13,13 +13,11 @@ import os
 
 import tensorflow as tf
 
-from kvid.data import decode
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+from kvid.data import decode, sources
 
 
 def list_videos(directory: str | os.PathLike) -> tuple[list[str], list[int], list[str]]:
-    """Finds `directory/<class_name>/<video>` files.
+    """Finds `directory/<class_name>/<video>` files and frame folders, as `kvid.data` does.
 
     Returns:
         `(paths, labels, class_names)`, classes in alphabetical order.
@@ -30,20 +28,12 @@ def list_videos(directory: str | os.PathLike) -> tuple[list[str], list[int], lis
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise ValueError(f"Not a directory. Received: directory={directory!r}")
-    class_names = sorted(
-        d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d))
-    )
-    paths, labels = [], []
-    for label, name in enumerate(class_names):
-        for file in sorted(os.listdir(os.path.join(directory, name))):
-            if file.lower().endswith(VIDEO_EXTENSIONS):
-                paths.append(os.path.join(directory, name, file))
-                labels.append(label)
-    if not paths:
+    examples, class_names = sources.index_directory(directory)
+    if not examples:
         raise ValueError(
-            f"No videos ({', '.join(VIDEO_EXTENSIONS)}) in class folders of {directory!r}"
+            f"No videos ({', '.join(sources.VIDEO_EXTENSIONS)}) in class folders of {directory!r}"
         )
-    return paths, labels, class_names
+    return [e.path for e in examples], [e.label for e in examples], class_names
 
 
 def resize_short_side(frames, size: int):
