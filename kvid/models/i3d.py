@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keras
 
+from kvid.layers import Conv3D
 from kvid.models import common, inception
 from kvid.models.registry import ModelSpec, Preprocessing, register_model
 
@@ -27,7 +28,7 @@ REFERENCE = "InceptionI3d of piergiaj/pytorch-i3d (PyTorch port of DeepMind's I3
 def unit(x, filters, kernel, name, temporal, strides=1):
     """Unit3D: Conv3D (TF "SAME", no bias) -> BN -> ReLU, the ReLU named `name`."""
     kernel = (kernel if temporal else 1, kernel, kernel)
-    x = keras.layers.Conv3D(
+    x = Conv3D(
         filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv3d"
     )(x)
     x = inception.batch_norm(x, BN_EPSILON, BN_MOMENTUM, f"{name}_bn")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import keras
 
-from kvid.layers import SelfGating, SpaceToDepth3D
+from kvid.layers import Conv3D, SelfGating, SpaceToDepth3D
 from kvid.models import common, inception
 from kvid.models.registry import (
     TORCHVISION_MEAN,
@@ -125,14 +125,12 @@ def _st_bn_relu(x, index, name):
 
 def _st_conv(x, filters, kernel, name, temporal):
     """STConv3D: `conv1` (1x1x1, or 1xkxk when separable) then `conv2` (kx1x1)."""
-    x = keras.layers.Conv3D(
-        filters, (1, kernel, kernel), padding="same", use_bias=False, name=f"{name}_conv1"
-    )(x)
+    x = Conv3D(filters, (1, kernel, kernel), padding="same", use_bias=False, name=f"{name}_conv1")(
+        x
+    )
     x = _st_bn_relu(x, 1, name)
     if kernel > 1 and temporal:
-        x = keras.layers.Conv3D(
-            filters, (kernel, 1, 1), padding="same", use_bias=False, name=f"{name}_conv2"
-        )(x)
+        x = Conv3D(filters, (kernel, 1, 1), padding="same", use_bias=False, name=f"{name}_conv2")(x)
         x = _st_bn_relu(x, 2, name)
     return x
 
@@ -156,9 +154,7 @@ def _space_to_depth_stem(x, filters, name, temporal):
             f"keep {inception.STEM!r} 3D in `surgery` or use space_to_depth=False."
         )
     x = SpaceToDepth3D(name=f"{name}_space_to_depth")(x)
-    x = keras.layers.Conv3D(
-        filters, (2, 4, 4), padding="same", use_bias=False, name=f"{name}_conv1"
-    )(x)
+    x = Conv3D(filters, (2, 4, 4), padding="same", use_bias=False, name=f"{name}_conv1")(x)
     return _st_bn_relu(x, 1, name)
 
 

@@ -15,6 +15,7 @@ import dataclasses
 
 import keras
 
+from kvid.layers import Conv3D
 from kvid.models import common
 from kvid.models.registry import TORCHVISION_VIDEO, ModelSpec, register_model
 
@@ -38,11 +39,9 @@ def conv3d(x, filters, kernel, stride, padding, name):
             p == k // 2 and k % 2 for k, p in zip(kernel, padding, strict=True)
         ):
             # At stride 1, Keras "same" is exactly this symmetric padding.
-            return keras.layers.Conv3D(filters, kernel, padding="same", use_bias=False, name=name)(
-                x
-            )
+            return Conv3D(filters, kernel, padding="same", use_bias=False, name=name)(x)
         x = keras.layers.ZeroPadding3D(tuple((p, p) for p in padding), name=f"{name}_pad")(x)
-    return keras.layers.Conv3D(filters, kernel, strides=stride, use_bias=False, name=name)(x)
+    return Conv3D(filters, kernel, strides=stride, use_bias=False, name=name)(x)
 
 
 def batch_norm(x, name):

@@ -1,0 +1,44 @@
+"""A Conv3D that skips the kernel taps which can only meet zero padding."""
+
+from __future__ import annotations
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="kvid")
+class Conv3D(keras.layers.Conv3D):
+    """`keras.layers.Conv3D`, minus the work on taps that only see `"same"` padding.
+
+    At stride 1, an axis of static length `L` reaches only the central `2L - 1`
+    taps of a longer kernel; the others multiply zeros. So a 3x3x3 kernel over a
+    single frame (the last stage of a video ResNet on 8-frame clips) runs as its
+    1x3x3 centre: a third of the work forward and backward, with the same outputs
+    and gradients (the skipped taps' gradients are zero either way). The weights
+    and the saved model are those of a full `keras.layers.Conv3D`.
+
+    Example:
+        >>> conv = kvid.layers.Conv3D(64, 3, padding="same", use_bias=False)
+    """
+
+    def convolution_op(self, inputs, kernel):
+        """The convolution over the taps that can meet data."""
+        taps = self._reachable_taps(inputs.shape)
+        if taps is not None:
+            kernel = kernel[taps]
+        return super().convolution_op(inputs, kernel)
+
+    def _reachable_taps(self, input_shape):
+        """Per-axis kernel slices that can meet data, or None if all taps can."""
+        axes = input_shape[1:-1] if self.data_format == "channels_last" else input_shape[2:]
+        taps = []
+        for length, size, stride, dilation in zip(
+            axes, self.kernel_size, self.strides, self.dilation_rate, strict=True
+        ):
+            reachable = size if length is None else 2 * length - 1
+            if self.padding != "same" or stride != 1 or dilation != 1 or reachable >= size:
+                taps.append(slice(None))
+            else:
+                # "same" pads (size - 1) // 2 in front, so tap i meets offset i - that.
+                front = (size - 1) // 2
+                taps.append(slice(max(front - (length - 1), 0), front + length))
+        return tuple(taps) if any(tap != slice(None) for tap in taps) else None
