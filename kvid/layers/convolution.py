@@ -24,21 +24,24 @@ class Conv3D(keras.layers.Conv3D):
         """The convolution over the taps that can meet data."""
         taps = self._reachable_taps(inputs.shape)
         if taps is not None:
-            kernel = kernel[taps]
+            # A Slice, not a StridedSlice: its gradient is a Pad, ~6x faster on CPU.
+            start, size = zip(*taps, strict=True)
+            kernel = keras.ops.slice(kernel, (*start, 0, 0), (*size, *kernel.shape[-2:]))
         return super().convolution_op(inputs, kernel)
 
     def _reachable_taps(self, input_shape):
-        """Per-axis kernel slices that can meet data, or None if all taps can."""
+        """Per-axis `(first tap, taps)` that can meet data, or None if all taps can."""
         axes = input_shape[1:-1] if self.data_format == "channels_last" else input_shape[2:]
-        taps = []
+        taps, trimmed = [], False
         for length, size, stride, dilation in zip(
             axes, self.kernel_size, self.strides, self.dilation_rate, strict=True
         ):
             reachable = size if length is None else 2 * length - 1
             if self.padding != "same" or stride != 1 or dilation != 1 or reachable >= size:
-                taps.append(slice(None))
+                taps.append((0, size))
             else:
                 # "same" pads (size - 1) // 2 in front, so tap i meets offset i - that.
-                front = (size - 1) // 2
-                taps.append(slice(max(front - (length - 1), 0), front + length))
-        return tuple(taps) if any(tap != slice(None) for tap in taps) else None
+                first = max((size - 1) // 2 - (length - 1), 0)
+                taps.append((first, min(reachable, size - first)))
+                trimmed = True
+        return tuple(taps) if trimmed else None
