@@ -2,7 +2,8 @@
 
 from kvid.layers.convolution import Conv3D
 from kvid.layers.gating import SelfGating
+from kvid.layers.normalization import BatchNormalization
 from kvid.layers.pooling import WindowMeanPooling3D
 from kvid.layers.space_to_depth import SpaceToDepth3D
 
-__all__ = ["Conv3D", "SelfGating", "SpaceToDepth3D", "WindowMeanPooling3D"]
+__all__ = ["BatchNormalization", "Conv3D", "SelfGating", "SpaceToDepth3D", "WindowMeanPooling3D"]

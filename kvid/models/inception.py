@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection
 
 import keras
 
-from kvid.layers import WindowMeanPooling3D
+from kvid.layers import BatchNormalization, WindowMeanPooling3D
 from kvid.models import common
 
 # GoogLeNet's branch widths: (b0 1x1, b1 1x1, b1 3x3, b2 1x1, b2 3x3, b3 1x1 after the pool).
@@ -156,7 +156,7 @@ def temporal_layers(surgery: str | Collection[str] | None) -> frozenset[str]:
 
 def batch_norm(x, epsilon, momentum, name):
     """BatchNormalization; `momentum` is Keras' (1 - torch's)."""
-    return keras.layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)(x)
+    return BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)(x)
 
 
 def inception_block(x, widths, dialect, name, temporal):

@@ -15,7 +15,7 @@ import dataclasses
 
 import keras
 
-from kvid.layers import Conv3D
+from kvid.layers import BatchNormalization, Conv3D
 from kvid.models import common
 from kvid.models.registry import TORCHVISION_VIDEO, ModelSpec, register_model
 
@@ -46,7 +46,7 @@ def conv3d(x, filters, kernel, stride, padding, name):
 
 def batch_norm(x, name):
     """BatchNormalization with torch's epsilon and momentum."""
-    return keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)(x)
+    return BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)(x)
 
 
 def downsample_stride(kind, stride):

@@ -1,0 +1,65 @@
+"""A BatchNormalization that trains with TensorFlow's fused kernel."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+# FusedBatchNormV3's names for channels-last layouts, by input rank.
+_DATA_FORMATS = {4: "NHWC", 5: "NDHWC"}
+
+
+@keras.saving.register_keras_serializable(package="kvid")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """`keras.layers.BatchNormalization`, trained with one fused op per pass.
+
+    Keras normalises a training batch with separate mean, variance and affine
+    ops, and as many again in the gradient; TensorFlow's FusedBatchNormV3 does
+    each pass in one kernel, a few percent of a video model's training step on
+    CPU. Outputs, gradients and moving statistics (Keras' biased batch
+    variance) are Keras'; inference, masks, renorm, synchronized statistics,
+    other axes and dtypes take Keras' own path. Weights and saved models are
+    those of a `keras.layers.BatchNormalization`.
+
+    Example:
+        >>> bn = kvid.layers.BatchNormalization(epsilon=1e-5, momentum=0.9)
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        """Normalises `inputs`; by the batch's statistics when training."""
+        if not (training and self.trainable and self._fusable(inputs, mask)):
+            return super().call(inputs, training=training, mask=mask)
+        channels = inputs.shape[-1]
+        scale = self.gamma if self.scale else tf.ones((channels,))
+        offset = self.beta if self.center else tf.zeros((channels,))
+        outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs,
+            scale=scale,
+            offset=offset,
+            mean=tf.zeros((0,)),
+            variance=tf.zeros((0,)),
+            epsilon=self.epsilon,
+            data_format=_DATA_FORMATS[len(inputs.shape)],
+            is_training=True,
+        )
+        # The kernel returns the unbiased (n / (n - 1)) variance; Keras averages the biased one.
+        count = tf.cast(tf.size(inputs) // channels, variance.dtype)
+        variance = tf.where(count > 1, variance * ((count - 1) / count), 0.0)
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + variance * (1 - self.momentum)
+        )
+        return outputs
+
+    def _fusable(self, inputs, mask):
+        """Whether FusedBatchNormV3 computes exactly what Keras would."""
+        rank = len(inputs.shape)
+        return (
+            mask is None
+            and rank in _DATA_FORMATS
+            and self.axis in (-1, rank - 1)
+            and keras.backend.standardize_dtype(inputs.dtype) == "float32"
+            and self.compute_dtype == "float32"
+            and not getattr(self, "renorm", False)
+            and not getattr(self, "synchronized", False)
+        )

@@ -1,0 +1,68 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kvid
+from kvid.layers import BatchNormalization
+
+
+def _pair(input_shape, **kwargs):
+    """A Keras BatchNormalization and a kvid one with the same random state."""
+    reference = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9, **kwargs)
+    layer = BatchNormalization(epsilon=1e-5, momentum=0.9, **kwargs)
+    reference.build(input_shape)
+    layer.build(input_shape)
+    rng = np.random.default_rng(0)
+    weights = [rng.uniform(0.5, 1.5, size=w.shape) for w in reference.get_weights()]
+    reference.set_weights(weights)
+    layer.set_weights(weights)
+    return reference, layer
+
+
+def _train_step(layer, x):
+    """Outputs, input and weight gradients of one training call."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        # Weights per element: a per-channel weighting would zero the gamma gradients.
+        loss = tf.reduce_sum(y * tf.sin(tf.reshape(tf.range(tf.size(y), dtype=y.dtype), y.shape)))
+    return [y, *tape.gradient(loss, [x, *layer.trainable_weights])]
+
+
+def _fused_ops(layer, x, training):
+    graph = tf.function(lambda x: layer(x, training=training)).get_concrete_function(x).graph
+    return [op.type for op in graph.get_operations() if op.type.startswith("FusedBatchNorm")]
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6, 7), (2, 5, 6, 7), (1, 1, 1, 1, 3)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_training_matches_keras_outputs_gradients_and_moving_statistics(shape, affine):
+    x = tf.constant(np.random.default_rng(1).normal(2.0, 3.0, size=shape), "float32")
+    reference, layer = _pair(shape, center=affine, scale=affine)
+    for expected, got in zip(_train_step(reference, x), _train_step(layer, x), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    moving = zip(reference.non_trainable_weights, layer.non_trainable_weights, strict=True)
+    for expected, got in moving:
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert _fused_ops(layer, x, training=True) == ["FusedBatchNormV3"]
+
+
+def test_inference_and_unsupported_cases_take_keras_path():
+    x = tf.ones((2, 3, 4, 4, 5))
+    _, layer = _pair(x.shape)
+    assert _fused_ops(layer, x, training=False) == []
+    _, channels_first = _pair(x.shape, axis=1)
+    assert _fused_ops(channels_first, x, training=True) == []
+    _, flat = _pair((2, 5))
+    assert _fused_ops(flat, tf.ones((2, 5)), training=True) == []
+
+
+def test_models_use_it_and_round_trip_through_a_keras_file(tmp_path):
+    model = kvid.get_model("s3dg", **kvid.models.get_spec("s3dg").test_kwargs)
+    names = [layer.name for layer in model.layers if type(layer) is BatchNormalization]
+    assert names
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert all(type(restored.get_layer(name)) is BatchNormalization for name in names)
