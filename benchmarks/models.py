@@ -221,6 +221,7 @@ def main(argv):
     results = [benchmark(key, batches, peak, worker) for key in keys]
     report = {
         "date": datetime.date.today().isoformat(),
+        "command": " ".join(["python", "benchmarks/models.py", *sys.argv[1:]]),
         "machine": {
             "processor": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),

@@ -1,7 +1,7 @@
 """Where a kvid model's time goes: a TensorFlow profiler trace, summed per op and per layer.
 
-    PYTHONPATH=. python benchmarks/profile.py --model=r3d_18 --mode=train
-    PYTHONPATH=. python benchmarks/profile.py --model=mc3_18 --mode=forward --batch=1 --frames=16
+    PYTHONPATH=. python benchmarks/op_profile.py --model=r3d_18 --mode=train
+    PYTHONPATH=. python benchmarks/op_profile.py --model=mc3_18 --mode=forward --batch=1 --frames=16
 
 Traces `--steps` forward passes (inference mode, a plain `tf.function`) or SGD
 training steps (`train_on_batch`) after a warm-up and prints, per step, the
