@@ -48,6 +48,14 @@ def test_training_matches_keras_outputs_gradients_and_moving_statistics(shape, a
     assert _fused_ops(layer, x, training=True) == ["FusedBatchNormV3"]
 
 
+def test_traced_training_keeps_the_static_shape_later_layers_read():
+    _, layer = _pair((None, 3, 4, 4, 5))
+    graph = tf.function(lambda x: layer(x, training=True)).get_concrete_function(
+        tf.TensorSpec((None, 3, 4, None, 5))
+    )
+    assert graph.outputs[0].shape.as_list() == [None, 3, 4, None, 5]
+
+
 def test_inference_and_unsupported_cases_take_keras_path():
     x = tf.ones((2, 3, 4, 4, 5))
     _, layer = _pair(x.shape)
