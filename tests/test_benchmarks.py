@@ -1,0 +1,47 @@
+"""The benchmark scripts still run (one tiny pass each); their timings are not tested."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(script, *args):
+    done = subprocess.run(
+        [sys.executable, os.path.join("benchmarks", script), *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_models_benchmark_writes_its_json_and_table(tmp_path):
+    output = tmp_path / "models.json"
+    stdout = _run(
+        "models.py",
+        "--models=r2d_18",
+        "--batch_sizes=1",
+        "--repeats=1",
+        "--warmup=0",
+        "--train_batch=1",
+        f"--output={output}",
+    )
+    report = json.loads(output.read_text())
+    (result,) = report["results"]
+    assert result["model"] == "r2d_18"
+    assert result["runs"][0]["kvid_forward_s"] > 0 and result["runs"][0]["kvid_train_step_s"] > 0
+    assert "| r2d_18 | 8x112x112 | 1 |" in stdout
+
+
+def test_op_profile_lists_op_types_and_convolution_layers():
+    stdout = _run(
+        "op_profile.py", "--model=mc3_18", "--batch=1", "--frames=2", "--size=32", "--steps=1"
+    )
+    assert "Conv3DBackpropFilterV2" in stdout
+    assert "layer1_0_conv1_0" in stdout
