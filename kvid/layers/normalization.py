@@ -14,9 +14,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
     ops, and as many again in the gradient; TensorFlow's FusedBatchNormV3 does
     each pass in one kernel, oneDNN's for 4D inputs: 2x faster on CPU. Outputs,
     gradients and moving statistics (Keras' biased batch variance) are Keras';
-    inference, masks, renorm, synchronized statistics, other axes and dtypes
-    take Keras' own path. Weights and saved models are those of a
-    `keras.layers.BatchNormalization`.
+    inference, masks, renorm, synchronized statistics, other axes and dtypes,
+    and epsilons below 1e-5 take Keras' own path. Weights and saved models are
+    those of a `keras.layers.BatchNormalization`.
 
     Example:
         >>> bn = kvid.layers.BatchNormalization(epsilon=1e-5, momentum=0.9)
@@ -60,6 +60,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             and rank in (4, 5)
             and self.axis in (-1, rank - 1)
             and keras.backend.standardize_dtype(inputs.dtype) == "float32"
+            and self.epsilon >= 1e-5  # cuDNN's minimum, should this run on a GPU
             and self.compute_dtype == "float32"
             and not getattr(self, "renorm", False)
             and not getattr(self, "synchronized", False)

@@ -64,6 +64,8 @@ def test_inference_and_unsupported_cases_take_keras_path():
     assert _fused_ops(channels_first, x, training=True) == []
     _, flat = _pair((2, 5))
     assert _fused_ops(flat, tf.ones((2, 5)), training=True) == []
+    tiny_epsilon = BatchNormalization(epsilon=1e-6)
+    assert _fused_ops(tiny_epsilon, x, training=True) == []
 
 
 def test_models_use_it_and_round_trip_through_a_keras_file(tmp_path):
