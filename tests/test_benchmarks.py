@@ -2,23 +2,12 @@
 
 import json
 import os
-import subprocess
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.apps import run_python
 
 
 def _run(script, *args):
-    done = subprocess.run(
-        [sys.executable, os.path.join("benchmarks", script), *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": ROOT},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return run_python(os.path.join("benchmarks", script), *args, timeout=600).stdout
 
 
 def test_models_benchmark_writes_its_json_and_table(tmp_path):

@@ -7,10 +7,10 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def run_app(name, *args, env=None, cwd=ROOT, check=True, timeout=300):
-    """Runs `python -m apps.<name> *args`; returns the finished process."""
+def run_python(*argv, env=None, cwd=ROOT, check=True, timeout=300):
+    """Runs `python *argv` with the repository importable; returns the finished process."""
     done = subprocess.run(
-        [sys.executable, "-m", f"apps.{name}", *args],
+        [sys.executable, *argv],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": ROOT, **(env or {})},
         capture_output=True,
@@ -20,3 +20,8 @@ def run_app(name, *args, env=None, cwd=ROOT, check=True, timeout=300):
     if check:
         assert done.returncode == 0, done.stderr[-3000:]
     return done
+
+
+def run_app(name, *args, **kwargs):
+    """Runs `python -m apps.<name> *args`; returns the finished process."""
+    return run_python("-m", f"apps.{name}", *args, **kwargs)
