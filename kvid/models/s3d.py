@@ -123,14 +123,17 @@ def _st_bn_relu(x, index, name):
     return keras.layers.ReLU(name=f"{name}_relu{index}")(x)
 
 
+def _st_unit_conv(filters, kernel, name):
+    """One bias-free "same" convolution of STConv3D."""
+    return Conv3D(filters, kernel, padding="same", use_bias=False, name=name)
+
+
 def _st_conv(x, filters, kernel, name, temporal):
     """STConv3D: `conv1` (1x1x1, or 1xkxk when separable) then `conv2` (kx1x1)."""
-    x = Conv3D(filters, (1, kernel, kernel), padding="same", use_bias=False, name=f"{name}_conv1")(
-        x
-    )
+    x = _st_unit_conv(filters, (1, kernel, kernel), f"{name}_conv1")(x)
     x = _st_bn_relu(x, 1, name)
     if kernel > 1 and temporal:
-        x = Conv3D(filters, (kernel, 1, 1), padding="same", use_bias=False, name=f"{name}_conv2")(x)
+        x = _st_unit_conv(filters, (kernel, 1, 1), f"{name}_conv2")(x)
         x = _st_bn_relu(x, 2, name)
     return x
 
@@ -154,7 +157,7 @@ def _space_to_depth_stem(x, filters, name, temporal):
             f"keep {inception.STEM!r} 3D in `surgery` or use space_to_depth=False."
         )
     x = SpaceToDepth3D(name=f"{name}_space_to_depth")(x)
-    x = Conv3D(filters, (2, 4, 4), padding="same", use_bias=False, name=f"{name}_conv1")(x)
+    x = _st_unit_conv(filters, (2, 4, 4), f"{name}_conv1")(x)
     return _st_bn_relu(x, 1, name)
 
 
