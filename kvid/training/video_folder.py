@@ -1,7 +1,9 @@
 """Class-per-folder video datasets for training and evaluation.
 
 One centre clip per video (decoded with `kvid.data.decode`), short side
-resized, centre crop, exactly as the exported model does. `train` uses it for
+resized, centre crop: the exported model's steps, though not its exact
+rounding (this rounds the long side, the crop offset and the pixels back to
+uint8; the export floors the long side and stays in float). `train` uses it for
 both splits: the built-in dataset needs no augmentation (a horizontal flip
 would turn `move_left` into `move_right`); `kvid.data.video_dataset_from_directory`
 is the pipeline with sampling and augmentation for real videos.
