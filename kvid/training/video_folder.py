@@ -25,11 +25,9 @@ def list_videos(directory: str | os.PathLike) -> tuple[list[str], list[int], lis
         `(paths, labels, class_names)`, classes in alphabetical order.
 
     Raises:
-        ValueError: if `directory` has no class folders or no videos.
+        ValueError: if `directory` is not a directory or has no videos in class folders.
     """
     directory = os.fspath(directory)
-    if not os.path.isdir(directory):
-        raise ValueError(f"Not a directory. Received: directory={directory!r}")
     examples, class_names = sources.index_directory(directory)
     if not examples:
         raise ValueError(

@@ -91,7 +91,7 @@ def test_bad_arguments_are_named(data_dir, tmp_path):
         train_lib.train(
             **{**helpers.TINY, "batch_size": 64}, data_dir=data_dir, work_dir=str(tmp_path)
         )
-    with pytest.raises(ValueError, match="Not a directory"):
+    with pytest.raises(ValueError, match="`directory` must be a directory"):
         train_lib.train(**helpers.TINY, data_dir=str(tmp_path / "nope"), work_dir=str(tmp_path))
 
 
