@@ -22,6 +22,20 @@ from kvid.training import callbacks as callbacks_lib
 
 CURVES_FILE = "curves.png"
 DPI = 100
+# Timeline colours in rank order; the first five are the ones kvid-predict's text
+# report names its columns by.
+TIMELINE_COLORS = (
+    "tab:red",
+    "tab:blue",
+    "tab:green",
+    "tab:orange",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:gray",
+    "tab:olive",
+    "tab:cyan",
+)
 # Per-cell percentages stop being readable beyond this many classes.
 MAX_ANNOTATED_CLASSES = 20
 
@@ -127,10 +141,11 @@ def timeline_figure(
         strip = figure.add_subplot(grid[1], sharex=axes)
 
     marker = "o" if len(times) <= 60 else None
-    for index in order:
+    for rank, index in enumerate(order):
         axes.plot(
             times,
             probs[:, index],
+            color=TIMELINE_COLORS[rank % len(TIMELINE_COLORS)],
             marker=marker,
             markersize=3,
             linewidth=1.8,

@@ -51,6 +51,8 @@ def test_timeline_names_the_top_classes_in_its_legend_and_labels_its_axes(tmp_pa
     top = np.argsort(-mean, kind="stable")[:3]
     assert legend == [f"{NAMES[i]} ({mean[i]:.2f})" for i in top]
     assert legend[0].startswith("disappear ")
+    colors = [line.get_color() for line in axes.get_lines()]
+    assert colors == ["tab:red", "tab:blue", "tab:green"]  # the report's column names
     for line, index in zip(axes.get_lines(), top, strict=True):
         np.testing.assert_allclose(line.get_xdata(), times)
         np.testing.assert_allclose(line.get_ydata(), probs[:, index])
