@@ -340,3 +340,89 @@ def confusion_figure(confusion, class_names: Sequence[str], *, title: str | None
     if title:
         figure.suptitle(title)
     return figure
+
+
+def plan_figure(plan) -> Figure:
+    """Draws the explored graph: each transition's held-out accuracy, the chosen path in red.
+
+    One panel per sampling strategy; clip length grows to the right, the
+    learning rate falls downwards (as in the paper's figures 4-5).
+
+    Args:
+        plan: a `kvid.training.planning.Plan`.
+    """
+    graph = plan.graph
+    samplings = list(dict.fromkeys(s.sampling for s in graph.states))
+    chosen = {(t.source, t.target) for t in plan.path}
+    figure = _figure(5.5 * len(samplings) + 0.6, 1.6 * len(graph.learning_rates) + 1.2)
+    axes = figure.subplots(1, len(samplings), squeeze=False)[0]
+
+    def position(state):
+        return graph.clip_lengths.index(state.num_frames), -graph.learning_rates.index(
+            state.learning_rate
+        )
+
+    for ax, sampling in zip(axes, samplings, strict=True):
+        for t in plan.transitions:
+            if t.target.sampling != sampling:
+                continue
+            on_path = (t.source, t.target) in chosen
+            colour, width = ("tab:red", 2.5) if on_path else ("0.55", 1.0)
+            end = position(t.target)
+            label = f"{t.accuracy:.3f} ({t.epochs} ep)"
+            if t.source is None:
+                ax.annotate(
+                    label,
+                    end,
+                    (0, 14),
+                    textcoords="offset points",
+                    ha="center",
+                    color=colour,
+                    fontsize=8,
+                )
+                continue
+            start = position(t.source)
+            ax.annotate(
+                "",
+                end,
+                start,
+                arrowprops={
+                    "arrowstyle": "->",
+                    "color": colour,
+                    "lw": width,
+                    "shrinkA": 14,
+                    "shrinkB": 14,
+                },
+            )
+            # Labels of the three kinds of edge sit apart: above, left of, or along the arrow.
+            dx, dy = end[0] - start[0], end[1] - start[1]
+            along = 0.5 if not (dx and dy) else 0.7
+            offset = (0, 6) if not dy else (-6, 0) if not dx else (8, 0)
+            ax.annotate(
+                label,
+                (start[0] + along * dx, start[1] + along * dy),
+                offset,
+                textcoords="offset points",
+                ha="center" if not dy else "right" if not dx else "left",
+                va="bottom" if not dy else "center",
+                color=colour,
+                fontsize=8,
+            )
+        states = [s for s in graph.states if s.sampling == sampling]
+        xs, ys = zip(*(position(s) for s in states), strict=True)
+        ax.scatter(xs, ys, s=500, c="white", edgecolors="black", zorder=3)
+        ax.set_xticks(range(len(graph.clip_lengths)), [f"{n} frames" for n in graph.clip_lengths])
+        ax.set_yticks(
+            [-j for j in range(len(graph.learning_rates))],
+            [f"lr {r:g}" for r in graph.learning_rates],
+        )
+        ax.set_xlim(-0.5, len(graph.clip_lengths) - 0.5)
+        ax.set_ylim(-len(graph.learning_rates) + 0.5, 0.7)
+        ax.set_title(f"{sampling} sampling")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    figure.suptitle(
+        f"Optimization plan: held-out accuracy {plan.accuracy:.3f} "
+        f"in {sum(t.epochs for t in plan.path)} epochs (chosen path in red)"
+    )
+    return figure

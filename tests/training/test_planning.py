@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from kvid.training import planning
+from kvid.training import planning, plots
 from kvid.training.knee_point import knee_curve
 
 
@@ -192,10 +192,10 @@ def test_interrupted_plan_resumes_where_it_stopped(tmp_path):
     assert not set(first.calls) & set(rest.calls)
 
 
-def test_plot_plan_labels_every_transition(tmp_path):
+def test_plan_figure_labels_every_transition(tmp_path):
     graph = planning.transition_graph([8, 16], [0.1, 0.01], extended=True)
     plan = planning.OptimizationPlanner(graph, MockRunner({}), tmp_path).plan()
-    figure = planning.plot_plan(plan)
+    figure = plots.plan_figure(plan)
     texts = [t.get_text() for ax in figure.axes for t in ax.texts if t.get_text()]
     assert len(texts) == len(plan.transitions) == 12
     assert [ax.get_title() for ax in figure.axes] == ["consecutive sampling", "uniform sampling"]
