@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 
+import keras
+
+from kvid import data as data_lib
 from kvid.training.knee_point import KneePoint, KneePointStopping, fit_knee_point
 
 SAMPLINGS = ("consecutive", "uniform")
@@ -272,3 +276,167 @@ class OptimizationPlanner:
         with open(temporary, "w") as f:
             json.dump({"transitions": [t.to_json() for t in transitions]}, f, indent=1)
         os.replace(temporary, self._record_path())
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanConfig:
+    """What `plan_training` explores, on top of a `TrainConfig`.
+
+    Attributes:
+        clip_lengths: candidate clip lengths (the paper: 16, 32, 128 on Kinetics).
+        learning_rates: candidate learning rates (the paper: 0.04, 0.004, 0.0004).
+        samplings: sampling strategies, each its own chain of states.
+        extended: the extended transition graph (both changes in one transition).
+        delay: epochs past the knee point before a transition stops (`T`).
+        max_epochs: at most this many epochs per transition.
+        holdout_split: the fraction of the training videos held out to score
+            transitions; the run's validation split is never used to plan.
+    """
+
+    clip_lengths: tuple[int, ...] = (8, 16)
+    learning_rates: tuple[float, ...] = (1e-3, 1e-4)
+    samplings: tuple[str, ...] = SAMPLINGS
+    extended: bool = True
+    delay: int = 10
+    max_epochs: int = 100
+    holdout_split: float = 0.2
+
+    def graph(self) -> TransitionGraph:
+        """The transition graph these candidates make."""
+        return transition_graph(
+            self.clip_lengths, self.learning_rates, self.samplings, self.extended
+        )
+
+
+class KerasTransitions:
+    """Trains transitions with a run's model, data and optimizer (`kvid.training.TrainConfig`).
+
+    Each transition builds the model at the target's clip length, starts from
+    the source's weights, trains at the target's constant learning rate on the
+    training split less a held-out part, stops at the knee point of the
+    held-out accuracy and writes the knee epoch's weights.
+
+    Args:
+        config: the run's `TrainConfig` (model, sizes, optimizer, seed, ...).
+        plan: the `PlanConfig`.
+        data_dir: the dataset root (`train/` is split; `validation/` is not read).
+    """
+
+    def __init__(self, config, plan: PlanConfig, data_dir: str):
+        self.config = config
+        self.plan = plan
+        self.data_dir = data_dir
+
+    def state_config(self, state: TrainingState):
+        """The run's config with the state's hyper-parameters and a constant rate."""
+        return dataclasses.replace(
+            self.config,
+            num_frames=state.num_frames,
+            sampling=state.sampling,
+            learning_rate=state.learning_rate,
+            schedule="constant",
+            warmup_epochs=0.0,
+            epochs=self.plan.max_epochs,
+        )
+
+    def __call__(self, start: str | None, target: TrainingState, weights: str):
+        """Trains one transition; returns its held-out curve and knee epoch."""
+        from kvid.training import train_lib
+
+        config = self.state_config(target)
+        preprocessing = train_lib.clip_preprocessing(config)
+        train, holdout = data_lib.video_dataset_from_directory(
+            os.path.join(self.data_dir, "train"),
+            label_mode="categorical",
+            batch_size=config.batch_size,
+            seed=config.seed,
+            validation_split=self.plan.holdout_split,
+            subset="both",
+            num_frames=config.num_frames,
+            frame_step=config.frame_step,
+            sampling=config.sampling,
+            augment=train_lib.training_augmentation(config),
+            scale_range=config.scale_range,
+            model=preprocessing,
+        )
+        keras.utils.set_random_seed(config.seed)
+        net = train_lib.build_model(config, len(train.class_names), preprocessing)
+        if start is not None:
+            net.load_weights(start)
+        steps = math.ceil(len(train.file_paths) / config.batch_size)
+        train_lib.compile_model(net, config, steps)
+        stopping = KneePointStopping(delay=self.plan.delay)
+        net.fit(
+            train,
+            validation_data=holdout,
+            epochs=config.epochs,
+            callbacks=[stopping],
+            verbose=config.verbose,
+        )
+        folder, name = os.path.split(weights)
+        temporary = os.path.join(folder, f".{os.getpid()}.{name}")
+        net.save_weights(temporary)
+        os.replace(temporary, weights)
+        return stopping.values, stopping.best_epoch
+
+
+@dataclasses.dataclass
+class PlanResult:
+    """A planned run: the plan, and the planned model scored on the validation split.
+
+    Attributes:
+        plan: the `Plan` (path, every transition, the graph).
+        model: the planned model (weights of the best final state).
+        val_accuracy: its video top-1 on the run's validation split.
+        reversed_val_accuracy: the same with clips played backwards, if asked.
+        figure: the PNG of the explored graph.
+        export_path: the SavedModel's folder, if `export_dir` was set.
+    """
+
+    plan: Plan
+    model: keras.Model
+    val_accuracy: float
+    reversed_val_accuracy: float | None
+    figure: str
+    export_path: str | None
+
+    def summary(self) -> str:
+        """The plan's path, then the validation score."""
+        line = f"val_accuracy={self.val_accuracy:.3f}"
+        if self.reversed_val_accuracy is not None:
+            line += f" reversed_val_accuracy={self.reversed_val_accuracy:.3f}"
+        return f"{self.plan.summary()}\n{line}"
+
+
+def plan_training(config, plan: PlanConfig | None = None) -> PlanResult:
+    """Plans a run's training path, then scores and exports the planned model.
+
+    Every transition of `plan.graph()` is trained (`KerasTransitions`) and
+    recorded under `work_dir/plan/`, so a killed plan resumes; the explored
+    graph is drawn to `work_dir/plan.png`.
+
+    Args:
+        config: the run's `kvid.training.TrainConfig` (its `num_frames`,
+            `sampling`, `learning_rate` and schedule are the plan's to choose).
+        plan: the `PlanConfig`; defaults to `PlanConfig()`.
+
+    Returns:
+        A `PlanResult`.
+    """
+    from kvid.training import plots, train_lib
+
+    plan = plan or PlanConfig()
+    data_dir = train_lib.resolve_data_dir(config)
+    transitions = KerasTransitions(config, plan, data_dir)
+    found = OptimizationPlanner(
+        plan.graph(), transitions, os.path.join(config.work_dir, "plan")
+    ).plan()
+    figure = plots.save_figure(plots.plan_figure(found), os.path.join(config.work_dir, "plan.png"))
+    final = transitions.state_config(found.path[-1].target)
+    preprocessing = train_lib.clip_preprocessing(final)
+    _, _, views, class_names, _ = train_lib.make_datasets(final, data_dir, preprocessing)
+    net = train_lib.build_model(final, len(class_names), preprocessing)
+    net.load_weights(found.weights)
+    accuracy, reversed_accuracy = train_lib.evaluate_run(net, views, final)
+    export_path = train_lib.export_run(net, final, class_names, preprocessing)
+    return PlanResult(found, net, accuracy, reversed_accuracy, figure, export_path)
