@@ -1,6 +1,6 @@
 """kvid: 3D-CNN video classifiers for Keras 3, exact against their references."""
 
-from kvid import data, export, models, weights
+from kvid import data, export, models, preprocessing, weights
 from kvid.models import (
     FR2D18,
     I3D,
@@ -24,6 +24,7 @@ from kvid.models import (
     list_models,
     preprocess_input,
 )
+from kvid.preprocessing import Preprocessing
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ __all__ = [
     "RMC5_18",
     "R2Plus1D18",
     "R2Plus1D34",
+    "Preprocessing",
     "__version__",
     "data",
     "decode_predictions",
@@ -53,5 +55,6 @@ __all__ = [
     "list_models",
     "models",
     "preprocess_input",
+    "preprocessing",
     "weights",
 ]
