@@ -6,6 +6,7 @@ import os
 
 import keras
 
+from kvid import preprocessing as preprocessing_lib
 from kvid import weights as weights_lib
 
 BASE_DOCSTRING = """Instantiates the {title} architecture.
@@ -95,6 +96,19 @@ def clip_input(input_shape, input_tensor, name="clips"):
     if not keras.backend.is_keras_tensor(input_tensor):
         return keras.Input(tensor=input_tensor, shape=input_shape, name=name)
     return input_tensor
+
+
+def record_convention(clips, key):
+    """Passes `clips` through a `ClipConvention` layer holding `key`'s registered preprocessing.
+
+    So the convention travels with the model (into models built on it as a
+    backbone, `.keras` files and exports); the layer computes nothing. A
+    `VideoResNet` built without a registry key records none.
+    """
+    if key is None:
+        return clips
+    convention = preprocessing_lib.get_preprocessing(key)
+    return preprocessing_lib.ClipConvention(convention, name="clip_convention")(clips)
 
 
 def model_inputs(clips, input_tensor):

@@ -247,7 +247,8 @@ def build_model(
     )
     temporal = temporal_layers(surgery)
     clips = common.clip_input(input_shape, input_tensor)
-    x = inception_features(clips, dialect, alpha=alpha, temporal=temporal)
+    x = common.record_convention(clips, key)
+    x = inception_features(x, dialect, alpha=alpha, temporal=temporal)
     if include_top and dialect.head is not None:
         x = window_classifier(x, dialect.head, classes, classifier_activation)
     else:

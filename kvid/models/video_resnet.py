@@ -173,7 +173,7 @@ def VideoResNet(
 
     clips = common.clip_input(input_shape, input_tensor)
     widths = [common.scaled(w, alpha) for w in STAGE_WIDTHS]
-    x = stem(clips, conv_kinds[0], widths[0], alpha)
+    x = stem(common.record_convention(clips, key), conv_kinds[0], widths[0], alpha)
     x = keras.layers.Identity(name="stem")(x)
     for stage, (kind, width, blocks) in enumerate(
         zip(conv_kinds[1:], widths, BLOCKS_PER_STAGE[depth], strict=True), start=1

@@ -9,7 +9,6 @@ from kvid.training import (
     schedules,
     strategy,
     train_lib,
-    video_folder,
 )
 from kvid.training.callbacks import SyncMovingStatistics, TimeBudget, default_callbacks
 from kvid.training.evaluation import EvaluationResult, evaluate, evaluate_directory
@@ -21,13 +20,14 @@ from kvid.training.schedules import (
     scale_learning_rate,
 )
 from kvid.training.strategy import get_strategy, patch_keras_multi_worker
-from kvid.training.train_lib import TrainResult, builtin_dataset, train
+from kvid.training.train_lib import TrainConfig, TrainResult, builtin_dataset, train
 
 __all__ = [
     "EvaluationResult",
     "SyncMovingStatistics",
     "TimeBudget",
     "Timeline",
+    "TrainConfig",
     "TrainResult",
     "WarmupCosineDecay",
     "WarmupStepDecay",
@@ -50,5 +50,4 @@ __all__ = [
     "strategy",
     "train",
     "train_lib",
-    "video_folder",
 ]

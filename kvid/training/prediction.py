@@ -9,9 +9,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kvid import preprocessing
 from kvid.data import decode
-from kvid.models import kinetics400_labels, preprocess_input
-from kvid.training import model_files, video_folder
+from kvid.models import kinetics400_labels
+from kvid.training import model_files
 
 # Line colours of the timeline plot, one per top-k class, in rank order.
 PALETTE = (
@@ -75,33 +76,29 @@ def predict_video(
         model: a classifier taking `(batch, frames, height, width, 3)` clips.
         path: the video file.
         class_names: the name of each output.
-        model_name: the registry key of its input convention (default: the model's name).
+        model_name: the registry key of its input convention (default: the model's own).
         num_frames: frames per clip; defaults to the model's input length.
-        size: the square crop side (the short side is resized to it); defaults
-            to the model's input size.
+        size: the crop side, the model's resize scaled with it; defaults to
+            the model's own preprocessing (`kvid.preprocessing.preprocess_frames`,
+            as its SavedModel export computes).
         stride: frames between clip starts; defaults to `num_frames // 2`.
         batch_size: clips per forward pass.
     """
-    key = model_files.preprocessing_key(model, model_name)
-    _, frames, height, _, _ = model.inputs[0].shape
-    num_frames = num_frames or frames
-    size = size or height
-    if not num_frames or not size:
-        raise ValueError(
-            "The model's input shape leaves the clip size open: pass it. "
-            f"Received: num_frames={num_frames}, size={size}"
-        )
+    convention = model_files.model_convention(model, model_name)
+    if size:
+        convention = preprocessing.rescaled(convention, size)
+    num_frames = num_frames or model.inputs[0].shape[1] or convention.num_frames
     stride = stride or max(num_frames // 2, 1)
     video = decode.read_video(path)
     length = len(video)
-    video = video_folder.centre_crop(video_folder.resize_short_side(video, size), size)
     starts = np.arange(0, max(length - num_frames, 0) + 1, stride)
-    clips = tf.stack(
-        [tf.gather(video, np.minimum(s + np.arange(num_frames), length - 1)) for s in starts]
-    )
+    # A video shorter than a clip loops, as kvid.preprocessing's sampler does.
+    indices = (starts[:, None] + np.arange(num_frames)[None, :]) % length
     probs = []
-    for first in range(0, len(clips), batch_size):
-        batch = preprocess_input(clips[first : first + batch_size], key)
+    for first in range(0, len(starts), batch_size):
+        batch = preprocessing.preprocess_frames(
+            video[indices[first : first + batch_size]], convention
+        )
         probs.append(keras.ops.convert_to_numpy(model(batch, training=False)))
     return Timeline(starts=starts, probs=np.concatenate(probs), class_names=tuple(class_names))
 
