@@ -8,6 +8,10 @@ import keras
 
 from kvid import preprocessing as preprocessing_lib
 from kvid import weights as weights_lib
+from kvid.layers import BatchNormalization, Conv3D
+
+TORCH_BN_EPSILON = 1e-5  # torch's default
+TORCH_BN_MOMENTUM = 0.9  # Keras' momentum for torch's momentum=0.1
 
 BASE_DOCSTRING = """Instantiates the {title} architecture.
 
@@ -146,6 +150,23 @@ def finish_model(model, *, key, weights, include_top, classes, head_layers=("fc"
             head_layers=head_layers,
         )
     return model
+
+
+def conv3d(x, filters, kernel, stride, padding, name):
+    """A bias-free Conv3D with torch-style symmetric zero `padding` per axis."""
+    if any(padding):
+        if stride == (1, 1, 1) and all(
+            p == k // 2 and k % 2 for k, p in zip(kernel, padding, strict=True)
+        ):
+            # At stride 1, Keras "same" is exactly this symmetric padding.
+            return Conv3D(filters, kernel, padding="same", use_bias=False, name=name)(x)
+        x = keras.layers.ZeroPadding3D(tuple((p, p) for p in padding), name=f"{name}_pad")(x)
+    return Conv3D(filters, kernel, strides=stride, use_bias=False, name=name)(x)
+
+
+def batch_norm(x, name, *, epsilon=TORCH_BN_EPSILON, momentum=TORCH_BN_MOMENTUM):
+    """BatchNormalization; `momentum` is Keras' (1 - torch's); torch's defaults."""
+    return BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)(x)
 
 
 def scaled(width, alpha):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection
 
 import keras
 
-from kvid.layers import BatchNormalization, WindowMeanPooling3D
+from kvid.layers import WindowMeanPooling3D
 from kvid.models import common
 
 # GoogLeNet's branch widths: (b0 1x1, b1 1x1, b1 3x3, b2 1x1, b2 3x3, b3 1x1 after the pool).
@@ -152,11 +152,6 @@ def temporal_layers(surgery: str | Collection[str] | None) -> frozenset[str]:
         "`surgery` must be None, 'i2d', 'bottom_heavy_K' or 'top_heavy_K' (K in 0..11), or "
         f"names from {SURGERY_LAYERS}. Received: surgery={surgery!r}"
     )
-
-
-def batch_norm(x, epsilon, momentum, name):
-    """BatchNormalization; `momentum` is Keras' (1 - torch's)."""
-    return BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)(x)
 
 
 def inception_block(x, widths, dialect, name, temporal):
