@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kvid import preprocessing
 from kvid.data import synthetic, write_video
 from kvid.training import evaluation
 
@@ -122,15 +123,14 @@ def test_evaluate_directory_scores_every_view_of_every_video(tmp_path):
     )
     model_path = tmp_path / "model.keras"
     model.save(model_path)
-    # The model records no convention: name one, at the model's size.
-    key = "tiny"
-    from kvid import preprocessing
-
+    # The model records no convention and is not a registry model: name one at its size.
+    with pytest.raises(ValueError, match="pass a registry key"):
+        evaluation.evaluate_directory(str(model_path), str(tmp_path))
     preprocessing.register_preprocessing(
-        key, preprocessing.Preprocessing(num_frames=4, crop_size=16, resize=16)
+        "test_evaluation_16px", preprocessing.Preprocessing(num_frames=4, crop_size=16, resize=16)
     )
     result = evaluation.evaluate_directory(
-        str(model_path), str(tmp_path), model_name=key, num_clips=3, batch_size=4
+        str(model_path), str(tmp_path), model_name="test_evaluation_16px", num_clips=3, batch_size=4
     )
     assert (result.num_clips, result.num_videos) == (6, 2)
     assert result.class_names == ("a", "b")
