@@ -31,6 +31,7 @@ import socket
 from collections.abc import Iterator
 
 PARTIAL_PREFIX = ".partial-"
+_SUFFIX = ".partial"
 KILL_ENV = "KVID_TEST_KILL_IN_WRITE"
 
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
@@ -48,12 +49,13 @@ def _is_remote(path: str) -> bool:
     return "://" in path
 
 
-def _temporary_name(path: str) -> str:
+def _temporary_name(path: str, keep_extension: bool = False) -> str:
     directory, name = os.path.split(path)
-    # The target's own name comes last so the extension a writer checks
-    # (".keras", ".weights.h5", ".mp4") is kept.
     token = f"{_HOST}-{os.getpid()}-{secrets.token_hex(3)}"
-    return os.path.join(directory, f"{PARTIAL_PREFIX}{token}-{name}")
+    # A glob such as "shards/*.tfrecord" (TensorFlow's matches hidden files) must not find
+    # it: the name ends in ".partial" unless the writer checks the extension.
+    suffix = "" if keep_extension else _SUFFIX
+    return os.path.join(directory, f"{PARTIAL_PREFIX}{token}-{name}{suffix}")
 
 
 def _parse(entry: str):
@@ -61,7 +63,7 @@ def _parse(entry: str):
     parts = entry[len(PARTIAL_PREFIX) :].split("-", 3)
     if not entry.startswith(PARTIAL_PREFIX) or len(parts) < 4 or not parts[1].isdigit():
         return None
-    return parts[0], int(parts[1]), parts[3]
+    return parts[0], int(parts[1]), parts[3].removesuffix(_SUFFIX)
 
 
 def _writer_is_dead(host: str, pid: int) -> bool:
@@ -136,11 +138,14 @@ def _tear(path: str):
         os.truncate(file, os.path.getsize(file) // 2)
 
 
-def _fsync(path: str):
+def fsync(path: str | os.PathLike):
+    """Flushes a file (or every file under a folder, and the folder) to the disk."""
+    if _is_remote(os.fspath(path)):
+        return
     if os.path.isdir(path):
         for root, _, names in os.walk(path):
             for name in names:
-                _fsync(os.path.join(root, name))
+                fsync(os.path.join(root, name))
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -153,7 +158,7 @@ def _commit(temporary: str, path: str, *, folder: bool, durable: bool):
         _tear(temporary)
         _die()
     if durable:
-        _fsync(temporary)
+        fsync(temporary)
     if folder:
         # Unlike os.replace, never merges into (or replaces) an existing folder.
         if os.path.exists(path):
@@ -162,25 +167,30 @@ def _commit(temporary: str, path: str, *, folder: bool, durable: bool):
     else:
         os.replace(temporary, path)
     if durable:
-        _fsync(os.path.dirname(path) or ".")
+        fsync(os.path.dirname(path) or ".")
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, durable: bool = True) -> Iterator[str]:
+def atomic_path(
+    path: str | os.PathLike, *, durable: bool = True, keep_extension: bool = False
+) -> Iterator[str]:
     """Yields a temporary path to write a file at; it becomes `path` when the block succeeds.
 
     For writers that take a path (Keras' `save`, `tf.io.TFRecordWriter`,
-    PyAV). The temporary file is in the same folder and keeps `path`'s
-    extension. If the block raises, the temporary file is removed and `path`
-    is untouched.
+    PyAV). The temporary file is in the same folder, a hidden file whose
+    name ends in `.partial`. If the block raises, the temporary file is
+    removed and `path` is untouched.
 
     Args:
         path: the file to write (replaced if it exists).
         durable: fsync the file and its folder (survives a power cut, not
             only a kill).
+        keep_extension: end the temporary name with `path`'s name instead,
+            for writers that check the extension (`.keras`, `.weights.h5`,
+            `.mp4`); a glob for that extension then matches it.
 
     Example:
-        >>> with atomic_path("run/best.keras") as temporary:
+        >>> with atomic_path("run/best.keras", keep_extension=True) as temporary:
         ...     model.save(temporary)
     """
     path = os.fspath(path)
@@ -190,7 +200,7 @@ def atomic_path(path: str | os.PathLike, *, durable: bool = True) -> Iterator[st
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     remove_leftovers(directory, os.path.basename(path))
-    temporary = _temporary_name(path)
+    temporary = _temporary_name(path, keep_extension)
     try:
         yield temporary
         _commit(temporary, path, folder=False, durable=durable)
@@ -243,7 +253,7 @@ def atomic_folder(path: str | os.PathLike, *, durable: bool = True) -> Iterator[
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     remove_leftovers(directory, os.path.basename(path))
-    temporary = _temporary_name(path)
+    temporary = _temporary_name(path, keep_extension=True)
     try:
         yield temporary
         _commit(temporary, path, folder=True, durable=durable)

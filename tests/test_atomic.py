@@ -31,14 +31,18 @@ def _partials(directory):
     return sorted(name for name in os.listdir(directory) if atomic.is_partial(name))
 
 
-def test_a_file_appears_complete_and_keeps_its_extension(tmp_path):
+def test_a_file_appears_complete(tmp_path):
     path = tmp_path / "sub" / "model.keras"
-    with atomic.atomic_path(path) as temporary:
+    with atomic.atomic_path(path, keep_extension=True) as temporary:
         assert temporary.endswith("model.keras") and os.path.dirname(temporary) == str(path.parent)
         assert atomic.is_partial(temporary) and not path.exists()
         with open(temporary, "w") as f:
             f.write("new")
     assert path.read_text() == "new" and _partials(path.parent) == []
+    # By default a glob for the extension does not find the temporary file.
+    with atomic.atomic_path(tmp_path / "a.tfrecord") as temporary:
+        assert temporary.endswith(".partial") and atomic.is_partial(temporary)
+        open(temporary, "w").close()
     with atomic.atomic_file(path) as f:
         f.write("newer")
     assert path.read_text() == "newer"
@@ -78,6 +82,7 @@ for text in ("first", "second" * 100):
     assert run.returncode == -signal.SIGKILL, run.stderr
     assert run.stdout == "wrote first\n" and path.read_text() == "first"
     (leftover,) = _partials(tmp_path)
+    assert leftover.endswith("-latest.weights.h5.partial")
     assert (tmp_path / leftover).read_text() == "second" * 50
     # The next write removes the dead writer's leftover.
     with atomic.atomic_file(path) as f:

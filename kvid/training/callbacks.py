@@ -218,7 +218,7 @@ class Backup(keras.callbacks.BackupAndRestore):
         latest_weights, latest_metadata = self._latest
         os.makedirs(self.backup_dir, exist_ok=True)
         with atomic.atomic_file(latest_metadata) as metadata:
-            with atomic.atomic_path(latest_weights) as weights:
+            with atomic.atomic_path(latest_weights, keep_extension=True) as weights:
                 self.model.save_weights(weights)
                 digest = atomic.sha256(weights)
                 self._keep_as_previous()
@@ -394,7 +394,7 @@ class BestModel(keras.callbacks.ModelCheckpoint):
             self._write(filepath)
 
     def _write(self, filepath):
-        with atomic.atomic_path(filepath) as temporary:
+        with atomic.atomic_path(filepath, keep_extension=True) as temporary:
             if self.save_weights_only:
                 self.model.save_weights(temporary)
             else:
