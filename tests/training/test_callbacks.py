@@ -268,16 +268,28 @@ def test_the_log_is_repaired_to_the_restored_epochs(tmp_path):
     assert _epochs(work) == [0]
 
 
-def test_the_best_model_survives_a_resume(tmp_path, monkeypatch):
+def test_the_best_model_survives_a_resume(tmp_path):
     work = str(tmp_path / "run")
-    best = os.path.join(work, callbacks.BEST_MODEL)
+    best, log = os.path.join(work, callbacks.BEST_MODEL), os.path.join(work, callbacks.TRAINING_LOG)
     _fit(work, 2)
-    with open(os.path.join(work, callbacks.TRAINING_LOG), newline="") as f:
-        rows = list(csv.DictReader(f))
-    # The best epoch is the last one restored: its save may have been killed, so it is redone.
-    os.remove(best)
-    _, _, run = _fit(work, 2)
-    (best_model,) = [c for c in run if isinstance(c, callbacks.BestModel)]
-    assert best_model.best == max(float(row["val_accuracy"]) for row in rows)
-    assert os.path.exists(best) and keras.saving.load_model(best).count_params() == 67
+
+    def resume_with_scores(scores):
+        with open(log, newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(log, "w", newline="") as f:
+            writer = csv.DictWriter(f, rows[0].keys(), lineterminator="\r\n")
+            writer.writeheader()
+            writer.writerows(
+                dict(row, val_accuracy=score) for row, score in zip(rows, scores, strict=True)
+            )
+        os.remove(best)
+        _, _, run = _fit(work, 2)
+        (best_model,) = [c for c in run if isinstance(c, callbacks.BestModel)]
+        return best_model.best
+
+    # The best epoch is the last one restored, whose save a kill may have stopped: saved again.
+    assert resume_with_scores([0.5, 0.75]) == 0.75
+    assert keras.saving.load_model(best).count_params() == 67
     assert not [name for name in os.listdir(work) if name.startswith(".partial-")]
+    # An earlier best epoch: its model was saved before the last backup; the score is kept.
+    assert resume_with_scores([0.75, 0.5]) == 0.75 and not os.path.exists(best)
