@@ -2,12 +2,14 @@
 
 from kvid import data, export, models, weights
 from kvid.models import (
+    DGP3D,
     FR2D18,
     I3D,
     MC2_18,
     MC3_18,
     MC4_18,
     MC5_18,
+    P3D,
     R2D18,
     R3D18,
     R3D34,
@@ -28,7 +30,9 @@ from kvid.models import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DGP3D",
     "I3D",
+    "P3D",
     "S3D",
     "S3DG",
     "FR2D18",
