@@ -1,7 +1,12 @@
 """kvid: 3D-CNN video classifiers for Keras 3, exact against their references."""
 
-from kvid import data, export, models, weights
-from kvid.models import (
+# First, before anything imports TensorFlow: oneDNN's kernels on every x86 CPU.
+from kvid import _onednn
+
+_onednn.configure()
+
+from kvid import data, export, models, preprocessing, weights  # noqa: E402
+from kvid.models import (  # noqa: E402
     DGP3D,
     FR2D18,
     I3D,
@@ -26,6 +31,7 @@ from kvid.models import (
     list_models,
     preprocess_input,
 )
+from kvid.preprocessing import Preprocessing  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -49,6 +55,7 @@ __all__ = [
     "RMC5_18",
     "R2Plus1D18",
     "R2Plus1D34",
+    "Preprocessing",
     "__version__",
     "data",
     "decode_predictions",
@@ -57,5 +64,6 @@ __all__ = [
     "list_models",
     "models",
     "preprocess_input",
+    "preprocessing",
     "weights",
 ]

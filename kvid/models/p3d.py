@@ -51,7 +51,7 @@ from __future__ import annotations
 import keras
 
 from kvid.models import common
-from kvid.models.registry import ModelSpec, Preprocessing, register_model
+from kvid.models.registry import ModelSpec, register_model
 from kvid.models.video_resnet import (
     CONV_2D,
     batch_norm,
@@ -59,6 +59,7 @@ from kvid.models.video_resnet import (
     projection_shortcut,
     stem,
 )
+from kvid.preprocessing import Preprocessing
 
 PAPER = (
     "Qiu et al., Optimization Planning for 3D ConvNets, ICML 2021 (section 4); Qiu et al., "
