@@ -5,6 +5,7 @@ import tensorflow as tf
 
 import kvid
 from kvid.layers import BatchNormalization
+from tests import parity
 
 
 def _pair(input_shape, **kwargs):
@@ -40,11 +41,14 @@ def _fused_ops(layer, x, training):
 def test_training_matches_keras_outputs_gradients_and_moving_statistics(shape, affine):
     x = tf.constant(np.random.default_rng(1).normal(2.0, 3.0, size=shape), "float32")
     reference, layer = _pair(shape, center=affine, scale=affine)
+    # One value per channel: the fused kernel computes x * gamma / sqrt(epsilon) + ..., terms
+    # ~300x the output that cancel to beta, and keeps their rounding (measured 3.4e-5).
+    tolerance = 1e-4 if np.prod(shape[:-1]) == 1 else 1e-5
     for expected, got in zip(_train_step(reference, x), _train_step(layer, x), strict=True):
-        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+        parity.assert_close_to_scale(got, expected, tolerance)
     moving = zip(reference.non_trainable_weights, layer.non_trainable_weights, strict=True)
     for expected, got in moving:
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        parity.assert_close_to_scale(got, expected, 1e-5)
     assert _fused_ops(layer, x, training=True) == ["FusedBatchNormV3"]
 
 
