@@ -77,6 +77,12 @@ def _temporary_path(final_path: str, suffix: str = ".part"):
             os.remove(temporary)
 
 
+def _fsync(path: str) -> None:
+    """Flushes `path` to disk, so the rename after it never exposes a partial file."""
+    with open(path, "rb+") as file:
+        os.fsync(file.fileno())
+
+
 def _download(url: str, path: str, progress: bool) -> None:
     with urllib.request.urlopen(url, timeout=60) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
@@ -166,6 +172,7 @@ def convert_named_weights(spec: WeightSpec, *, progress: bool = True) -> str:
     # Keras only writes names ending in `.weights.h5`.
     with _temporary_path(target, suffix=".weights.h5") as temporary:
         model.save_weights(temporary)
+        _fsync(temporary)
         os.replace(temporary, target)
     return target
 
@@ -318,6 +325,7 @@ def convert_checkpoint(
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with _temporary_path(output, suffix=".weights.h5") as temporary:
         model.save_weights(temporary)
+        _fsync(temporary)
         os.replace(temporary, output)
     difference = None
     if reference is not None:
