@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from kvid.models.registry import TORCHVISION_MEAN, TORCHVISION_STD, TORCHVISION_VIDEO, Preprocessing
+from kvid.models.registry import TORCHVISION_MEAN, TORCHVISION_STD, TORCHVISION_VIDEO
+from kvid.preprocessing import Preprocessing
 from kvid.weights.registry import KINETICS_400, Metric, WeightFile, WeightSpec, register_weights
 
 K400_VAL = "Kinetics-400 validation"

@@ -14,7 +14,7 @@ import posixpath
 import urllib.parse
 from typing import Any
 
-from kvid.models.registry import Preprocessing
+from kvid.preprocessing import Preprocessing
 
 KINETICS_400 = "kinetics400"
 HASH_ALGORITHMS = ("sha256", "sha256_prefix", "git_blob_sha1")
