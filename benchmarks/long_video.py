@@ -43,7 +43,7 @@ _RUNS = flags.DEFINE_list(
         "1:transform:r3d_18",
         "1:predict:r3d_18",
         "1:predict:s3dg",
-        "10:decode",
+        "1:predict:r3d_18:30",
         "10:predict:r3d_18:30",
         "60:predict:r3d_18:30",
     ],
@@ -200,6 +200,18 @@ def table(results):
     return "\n".join(lines)
 
 
+def write_report(results):
+    report = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "results": results,
+    }
+    os.makedirs(os.path.dirname(_OUTPUT.value), exist_ok=True)
+    with open(_OUTPUT.value, "w") as f:
+        json.dump(report, f, indent=1)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -210,6 +222,9 @@ def main(argv):
     os.makedirs(workdir, exist_ok=True)
     wanted = {int(m) for m in _MINUTES.value}
     results = []
+    if _APPEND.value and os.path.exists(_OUTPUT.value):
+        with open(_OUTPUT.value) as f:
+            results = json.load(f)["results"]
     for entry in _RUNS.value:
         minutes, mode, *rest = entry.split(":")
         if int(minutes) not in wanted:
@@ -219,18 +234,8 @@ def main(argv):
         result = run(workdir, int(minutes), mode, model, stride)
         print(json.dumps(result), flush=True)
         results.append(result)
-    if _APPEND.value and os.path.exists(_OUTPUT.value):
-        with open(_OUTPUT.value) as f:
-            results = json.load(f)["results"] + results
-    report = {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-        "results": results,
-    }
-    os.makedirs(os.path.dirname(_OUTPUT.value), exist_ok=True)
-    with open(_OUTPUT.value, "w") as f:
-        json.dump(report, f, indent=1)
+        # Written after every run: the long ones take a while.
+        write_report(results)
     print(table(results))
 
 

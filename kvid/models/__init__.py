@@ -3,7 +3,7 @@
 from kvid.models import flops, i3d, inception, p3d, s3d, video_resnet
 from kvid.models.endpoints import feature_extractor
 from kvid.models.i3d import I3D
-from kvid.models.p3d import DGP3D, P3D
+from kvid.models.p3d import DGP3D, P3D, P3DResNet
 from kvid.models.preprocessing import decode_predictions, kinetics400_labels, preprocess_input
 from kvid.models.registry import (
     ModelSpec,
@@ -37,6 +37,7 @@ __all__ = [
     "DGP3D",
     "I3D",
     "P3D",
+    "P3DResNet",
     "S3D",
     "S3DG",
     "FR2D18",

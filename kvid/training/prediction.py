@@ -247,7 +247,8 @@ def sliding_clips(
     at a time on `workers` threads, and kept until the last clip that needs it is cut;
     frames between clips (a stride longer than a clip) are never transformed.
     Clips start at `0, stride, 2 * stride, ...` while a whole clip fits; a
-    video shorter than one clip gives one clip with its last frame repeated.
+    video shorter than one clip gives one clip of the video looped, centred
+    halfway between its first and last frames.
 
     Args:
         timed_frames: `(seconds, uint8 [H, W, 3] frame)` pairs in order.
@@ -304,10 +305,11 @@ def sliding_clips(
     if not seen[0]:
         raise ValueError("The video has no frame.")
     if next_start == 0:
-        # Shorter than a clip: repeat the last frame, as a clip sampled past the end does.
-        while len(window) < num_frames:
-            window.append(window[-1])
+        # Shorter than a clip: the video loops, as kvid.preprocessing's samplers do.
+        frames = list(window)
+        window.extend(frames[i % len(frames)] for i in range(len(frames), num_frames))
         cut(0)
+        batch[-1] = (batch[-1][0], 0, (frames[0][0] + frames[-1][0]) / 2)
     if batch:
         yield emit()
 
