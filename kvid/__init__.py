@@ -7,12 +7,14 @@ _onednn.configure()
 
 from kvid import data, export, models, preprocessing, weights  # noqa: E402
 from kvid.models import (  # noqa: E402
+    DGP3D,
     FR2D18,
     I3D,
     MC2_18,
     MC3_18,
     MC4_18,
     MC5_18,
+    P3D,
     R2D18,
     R3D18,
     R3D34,
@@ -34,7 +36,9 @@ from kvid.preprocessing import Preprocessing  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "DGP3D",
     "I3D",
+    "P3D",
     "S3D",
     "S3DG",
     "FR2D18",

@@ -651,20 +651,31 @@ def video_evaluation_dataset(
         )
     )
 
-    def load(i, count, label, video_id):
+    def clips(i, count, label, video_id):
         indices = sampling_lib.multi_clip_indices(
             count, config.num_frames, config.frame_step, config.sampling, num_clips
         )
-        frames, ok = decoder.map_fn(i, indices)
-        return frames, label, video_id, ok
+        return tf.data.Dataset.from_tensor_slices(indices).map(
+            lambda clip: (i, clip, label, video_id)
+        )
 
-    def finish(frames, label, video_id, ok):
-        del ok
-        return finish_eval_views(frames, config, num_crops), label, video_id
+    def load(i, clip, label, video_id):
+        # One clip at a time: full-size frames of one clip, not of all of a long
+        # video's clips (100 clips of 1080p would be 10 GB), are ever in memory.
+        frames, ok = decoder.map_fn(i, clip[None])
+        return finish_eval_views(frames, config, num_crops), label, video_id, ok
 
-    ds = ds.map(load, num_parallel_calls=AUTOTUNE)
+    def join(views, label, video_id, ok):
+        shape = tf.shape(views)  # [num_clips, num_crops, T, h, w, 3]
+        views = tf.reshape(views, tf.concat([[-1], shape[2:]], 0))
+        height, width = config.preprocessing.crop_shape
+        views = tf.ensure_shape(views, [num_clips * num_crops, config.num_frames, height, width, 3])
+        return views, label[0], video_id[0], tf.reduce_all(ok)
+
+    # Clips keep their order, so each batch of `num_clips` is one video's, clip-major.
+    ds = ds.flat_map(clips).map(load, num_parallel_calls=AUTOTUNE).batch(num_clips).map(join)
     if on_error == "skip":
-        ds = ds.filter(lambda frames, label, video_id, ok: ok)
-    ds = ds.map(finish, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+        ds = ds.filter(lambda views, label, video_id, ok: ok)
+    ds = ds.map(lambda views, label, video_id, ok: (views, label, video_id)).prefetch(AUTOTUNE)
     ds.class_names = class_names
     return ds

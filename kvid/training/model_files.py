@@ -6,6 +6,7 @@ import os
 
 import keras
 
+from kvid import atomic
 from kvid import preprocessing as preprocessing_lib
 from kvid.models import get_preprocessing, list_models
 
@@ -72,7 +73,7 @@ def class_names_beside(model_path: str | os.PathLike) -> tuple[str, ...] | None:
 def write_class_names(directory: str, class_names) -> str:
     """Writes one class name per line to `directory/class_names.txt`; returns the path."""
     path = os.path.join(directory, CLASS_NAMES_FILE)
-    with open(path, "w") as f:
+    with atomic.atomic_file(path) as f:
         f.write("".join(f"{name}\n" for name in class_names))
     return path
 

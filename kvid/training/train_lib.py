@@ -64,6 +64,11 @@ class TrainConfig:
     work_dir: str = _option(
         os.path.join("runs", "train"), "Checkpoints, backups and logs; rerun to resume."
     )
+    resume: bool = _option(
+        True,
+        "Resume the run in work_dir from its last backed-up epoch (a finished run trains no "
+        "more epochs); False (--noresume) starts afresh.",
+    )
     export_dir: str | None = _option(
         None,
         "Export the SavedModel to <export_dir>/<model>/<version> ('' or unset: skip).",
@@ -424,7 +429,9 @@ def make_callbacks(
     config: TrainConfig, distribution: tf.distribute.Strategy, extra=()
 ) -> list[keras.callbacks.Callback]:
     """Every callback of a run, in order: the defaults, the time budget, then `extra`."""
-    run_callbacks = callbacks_lib.default_callbacks(config.work_dir, strategy=distribution)
+    run_callbacks = callbacks_lib.default_callbacks(
+        config.work_dir, strategy=distribution, resume=config.resume
+    )
     if config.time_budget:
         run_callbacks.append(callbacks_lib.TimeBudget(config.time_budget))
     return [*run_callbacks, *extra]
@@ -533,7 +540,7 @@ def _flag_default(field):
 
 
 def train(
-    config: TrainConfig | None = None,
+    config: TrainConfig | str | None = None,
     *,
     callbacks: tuple[keras.callbacks.Callback, ...] = (),
     **overrides,
@@ -547,7 +554,8 @@ def train(
     quick run's settings.
 
     Args:
-        config: the run's settings; defaults to `TrainConfig()`.
+        config: the run's settings (or just the model's registry key); defaults
+            to `TrainConfig()`.
         callbacks: more callbacks, after the default ones.
         **overrides: fields of `TrainConfig` replacing those of `config`.
 
@@ -557,6 +565,8 @@ def train(
     Example:
         >>> result = kvid.training.train(model="r2plus1d_18", data_dir="videos/", epochs=45)
     """
+    if isinstance(config, str):  # train("r2plus1d_18", data_dir=...)
+        config, overrides = None, {"model": config, **overrides}
     config = dataclasses.replace(config or TrainConfig(), **overrides)
     data_dir = resolve_data_dir(config)
     start = time.monotonic()
