@@ -2,7 +2,7 @@
 
 from absl import app, flags
 
-from kvid.training import evaluation
+from kvid.training import evaluation, plots
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", "runs/train/best.keras", "The `.keras` model file.")
@@ -15,6 +15,7 @@ flags.DEFINE_enum("num_crops", "1", ["1", "3"], "Spatial crops per clip.")
 flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
 flags.DEFINE_integer("size", None, "Crop side; unset: the model's input size.")
 flags.DEFINE_integer("batch_size", 16, "Views per forward pass.")
+flags.DEFINE_string("plot", None, "Also save the confusion matrix and per-class accuracy as a PNG.")
 flags.mark_flag_as_required("data_dir")
 
 
@@ -33,6 +34,10 @@ def main(argv):
         batch_size=FLAGS.batch_size,
     )
     print(evaluation.summary(result))
+    if FLAGS.plot:
+        title = f"{FLAGS.model_path} on {FLAGS.data_dir}: video top-1 {result.video_top1:.3f}"
+        figure = plots.confusion_figure(result.confusion, result.class_names, title=title)
+        print(f"confusion plot: {plots.save_figure(figure, FLAGS.plot)}")
 
 
 def run():

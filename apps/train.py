@@ -10,7 +10,7 @@ import time
 from absl import app, flags
 
 import kvid.export
-from kvid.training import train_lib
+from kvid.training import plots, train_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "s3dg", "Registry key of the model (see kvid.list_models()).")
@@ -79,6 +79,8 @@ def main(argv):
         seed=FLAGS.seed,
     )
     started = time.monotonic()
+    if result.is_chief:
+        print(f"training curves: {plots.write_training_curves(FLAGS.work_dir)}")
     if FLAGS.export_dir and result.is_chief:
         path = kvid.export.export_saved_model(
             result.model,

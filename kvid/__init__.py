@@ -1,7 +1,12 @@
 """kvid: 3D-CNN video classifiers for Keras 3, exact against their references."""
 
-from kvid import data, export, models, weights
-from kvid.models import (
+# First, before anything imports TensorFlow: oneDNN's kernels on every x86 CPU.
+from kvid import _onednn
+
+_onednn.configure()
+
+from kvid import data, export, models, weights  # noqa: E402
+from kvid.models import (  # noqa: E402
     FR2D18,
     I3D,
     MC2_18,

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 
+import keras
 import numpy as np
 
 from kvid.data import encode
@@ -221,6 +222,7 @@ def write_dataset(
     size: int = 64,
     seed: int = 0,
     fps: float = 15.0,
+    verbose: bool = True,
 ) -> dict[str, str]:
     """Writes the synthetic dataset as `directory/<split>/<class_name>/<index>.mp4`.
 
@@ -236,6 +238,8 @@ def write_dataset(
         size: frame height and width in pixels (even).
         seed: the dataset seed; splits use disjoint seeds derived from it.
         fps: the frame rate stored in the files.
+        verbose: show a progress bar while videos are written (about a minute
+            for the default 4000).
 
     Returns:
         `{"train": path, "validation": path}`, the class-per-folder roots.
@@ -267,6 +271,13 @@ def write_dataset(
             f"asked for {config}. Use another directory or delete it."
         )
     counts = {"train": train_per_class, "validation": validation_per_class}
+    total = len(CLASS_NAMES) * sum(counts.values())
+    progress = None
+    if verbose:
+        print(f"Writing the built-in dataset ({total} videos) to {directory}", flush=True)
+        # One line a second where the output is not a terminal (a log), in place where it is.
+        progress = keras.utils.Progbar(total, interval=1.0, unit_name="video")
+    written = 0
     for split, root in roots.items():
         for label, name in enumerate(CLASS_NAMES):
             os.makedirs(os.path.join(root, name), exist_ok=True)
@@ -275,6 +286,9 @@ def write_dataset(
                 encode.write_video(
                     os.path.join(root, name, f"{index:05d}.mp4"), clip, fps, options=_X264
                 )
+                written += 1
+                if progress:
+                    progress.update(written)
     # Written last, so an interrupted run is redone rather than trusted.
     with open(manifest, "w") as f:
         json.dump(config, f)

@@ -32,6 +32,10 @@ def trained(tmp_path_factory):
     return tmp, out, data
 
 
+def decode_png(path):
+    return tf.io.decode_png(tf.io.read_file(str(path))).numpy()
+
+
 def test_train_prints_the_result_line_last_and_exports(trained):
     tmp, out, data = trained
     last = out.strip().splitlines()[-1]
@@ -41,22 +45,28 @@ def test_train_prints_the_result_line_last_and_exports(trained):
     assert all(0 <= float(v) <= 1 for v in match.groups())
     assert (tmp / "export" / "r3d_18" / "1" / "saved_model.pb").exists()
     assert (tmp / "run" / "best.keras").exists()
+    assert f"training curves: {tmp / 'run' / 'curves.png'}" in out
+    assert decode_png(tmp / "run" / "curves.png").shape == (400, 1000, 4)
     assert len(list((data / "validation").glob("*/*.mp4"))) == 8
 
 
-def test_evaluate_prints_clip_and_video_accuracy_and_confusions(trained):
+def test_evaluate_prints_clip_and_video_accuracy_and_confusions_and_plots_them(trained):
     tmp, _, data = trained
+    plot = tmp / "confusion.png"
     out = run_app(
         "evaluate",
         f"--model_path={tmp / 'run' / 'best.keras'}",
         f"--data_dir={data / 'validation'}",
         "--num_clips=2",
+        f"--plot={plot}",
     ).stdout
     assert "clips: 16  videos: 8" in out
     assert re.search(r"clip top-1 \d\.\d{3}  top-5 \d\.\d{3}", out)
     assert re.search(r"video top-1 \d\.\d{3}", out)
     for name in synthetic.CLASS_NAMES:
         assert name in out
+    assert f"confusion plot: {plot}" in out
+    assert decode_png(plot).shape == (540, 910, 4)  # 8 classes
 
 
 def test_predict_prints_top5_and_a_timeline_and_saves_a_png(trained):

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 import kvid
 from kvid.layers import Conv3D, backend
+from tests import parity
 from tests.gradients import outputs_and_gradients
 
 
@@ -33,7 +34,7 @@ def test_matches_keras_conv3d_outputs_and_gradients_when_taps_are_skipped(size, 
     reference, layer = _pair((size, size, 3), x.shape)
     expected = outputs_and_gradients(reference, x, _squares)
     for want, got in zip(expected, outputs_and_gradients(layer, x, _squares), strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        parity.assert_close_to_scale(got, want, 1e-5)
 
 
 def test_the_portable_path_runs_the_whole_kernel_and_matches(monkeypatch):
@@ -46,9 +47,9 @@ def test_the_portable_path_runs_the_whole_kernel_and_matches(monkeypatch):
     assert conv.inputs[1].shape == (3, 3, 3, 4, 5)
     portable = outputs_and_gradients(layer, x, _squares)
     for want, got in zip(outputs_and_gradients(reference, x, _squares), portable, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        parity.assert_close_to_scale(got, want, 1e-5)
     for want, got in zip(fast, portable, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        parity.assert_close_to_scale(got, want, 1e-5)
 
 
 @pytest.mark.backends

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 import kvid
 from kvid.layers import BatchNormalization, backend
+from tests import parity
 from tests.gradients import outputs_and_gradients
 
 
@@ -33,11 +34,14 @@ def _train_step(layer, x):
 
 
 def _assert_same_training(reference, layer, x):
+    # One value per channel: the fused kernel computes x * gamma / sqrt(epsilon) + ..., terms
+    # ~300x the output that cancel to beta, and keeps their rounding (measured 3.4e-5).
+    tolerance = 1e-4 if np.prod(x.shape[:-1]) == 1 else 1e-5
     for expected, got in zip(_train_step(reference, x), _train_step(layer, x), strict=True):
-        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+        parity.assert_close_to_scale(got, expected, tolerance)
     moving = zip(reference.non_trainable_weights, layer.non_trainable_weights, strict=True)
     for expected, got in moving:
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        parity.assert_close_to_scale(got, expected, 1e-5)
 
 
 def _fused_ops(layer, x, training):

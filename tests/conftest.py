@@ -1,0 +1,8 @@
+"""Runs the suite as users run kvid: with oneDNN on, set before TensorFlow loads.
+
+Test modules import tensorflow and keras before kvid (isort's order), which
+would leave TensorFlow's oneDNN kernels off on CPUs where it does not enable
+them itself (e.g. AVX2-only): conftest is imported first.
+"""
+
+import kvid  # noqa: F401

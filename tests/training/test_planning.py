@@ -1,0 +1,203 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from kvid.training import planning, plots
+from kvid.training.knee_point import knee_curve
+
+
+def knee_of(params):
+    """The true maximum of a knee curve, found on a fine grid."""
+    t = np.linspace(0, 200, 200_001)
+    return t[np.argmax(knee_curve(params, t))]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        (0.8, -0.7, -0.3, 0.01, -5e-4),
+        (0.6, -0.5, -0.8, 0.002, -2e-4),
+        (0.9, -0.9, -0.1, 0.02, -1e-3),
+    ],
+)
+@pytest.mark.parametrize("noise", [0.0, 0.004])
+def test_knee_point_of_synthetic_curves(params, noise):
+    expected = knee_of(params)
+    epochs = int(expected) + 20
+    rng = np.random.default_rng(0)
+    values = knee_curve(params, np.arange(epochs)) + rng.normal(0, noise, epochs)
+    knee = planning.fit_knee_point(values, delay=10)
+    assert abs(knee.epoch - expected) <= (0.01 if noise == 0 else 2.0)
+    assert knee.stop == (epochs - 1 > knee.epoch + 10)
+    a2, a3, a5 = knee.params[1], knee.params[2], knee.params[4]
+    assert a2 < 0 and a3 < 0 and a5 < 0
+
+
+def test_knee_point_stops_only_past_the_delay():
+    params = (0.8, -0.7, -0.3, 0.01, -5e-4)
+    values = knee_curve(params, np.arange(40))
+    knees = [planning.fit_knee_point(values[:n], delay=5) for n in range(1, 41)]
+    first_stop = next(n for n, k in enumerate(knees, 1) if k.stop)
+    assert first_stop - 1 == int(np.floor(knee_of(params) + 5)) + 1
+
+
+def test_knee_point_fallbacks_never_raise():
+    assert planning.fit_knee_point([0.3]) == planning.KneePoint(0.0, None, False)
+    short = planning.fit_knee_point([0.1, 0.4, 0.3, 0.2], delay=1)
+    assert (short.epoch, short.params, short.stop) == (1.0, None, True)
+    flat = planning.fit_knee_point([0.5] * 12, delay=10)
+    assert (flat.epoch, flat.stop) == (0.0, True)
+    rising = planning.fit_knee_point(np.linspace(0.1, 0.9, 15), delay=3)
+    assert rising.epoch > 14 and not rising.stop
+    falling = planning.fit_knee_point(np.linspace(0.9, 0.1, 15), delay=3)
+    assert falling.epoch < 1 and falling.stop
+
+
+@pytest.mark.parametrize("values", [[], [[0.1, 0.2]], [0.1, float("nan")]])
+def test_knee_point_rejects_invalid_values(values):
+    with pytest.raises(ValueError, match="values"):
+        planning.fit_knee_point(values)
+
+
+def test_knee_point_stopping_restores_the_knee_epochs_weights():
+    params = (0.8, -0.7, -0.3, 0.01, -5e-4)
+    curve = knee_curve(params, np.arange(100))
+
+    class Scripted(keras.callbacks.Callback):
+        """Marks the weights with the epoch number and logs the scripted curve."""
+
+        def on_epoch_end(self, epoch, logs):
+            self.model.layers[-1].bias.assign([float(epoch)])
+            logs["val_accuracy"] = float(curve[epoch])
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    stopping = planning.KneePointStopping(delay=4)
+    history = model.fit(
+        np.zeros((4, 1)), np.zeros((4, 1)), epochs=100, verbose=0, callbacks=[Scripted(), stopping]
+    )
+    knee = knee_of(params)
+    assert len(history.epoch) == int(np.floor(knee + 4)) + 2
+    assert stopping.best_epoch == round(knee)
+    assert stopping.best_value == pytest.approx(curve[round(knee)])
+    np.testing.assert_array_equal(model.layers[-1].bias.numpy(), [stopping.best_epoch])
+
+
+def test_knee_point_stopping_names_a_missing_metric():
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="val_accuracy"):
+        model.fit(
+            np.zeros((2, 1)), np.zeros((2, 1)), verbose=0, callbacks=[planning.KneePointStopping()]
+        )
+
+
+def test_basic_and_extended_graphs():
+    basic = planning.transition_graph([32, 16], [0.004, 0.04], ["consecutive"], extended=False)
+    s = {
+        (n, r): planning.TrainingState("consecutive", n, r) for n in (16, 32) for r in (0.04, 0.004)
+    }
+    assert basic.states == (s[16, 0.04], s[16, 0.004], s[32, 0.04], s[32, 0.004])
+    assert basic.predecessors[s[16, 0.04]] == ()
+    assert set(basic.predecessors[s[32, 0.004]]) == {s[16, 0.004], s[32, 0.04]}
+    assert basic.finals == (s[32, 0.004],)
+    extended = planning.transition_graph([16, 32], [0.04, 0.004], ["consecutive"])
+    assert set(extended.predecessors[s[32, 0.004]]) == {s[16, 0.004], s[32, 0.04], s[16, 0.04]}
+    both = planning.transition_graph([16, 32, 64], [0.1, 0.01, 0.001])
+    assert len(both.states) == 18 and len(both.finals) == 2
+    assert all(p.sampling == s.sampling for s in both.states for p in both.predecessors[s])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"clip_lengths": []}, {"learning_rates": [0.1, 0.1]}, {"samplings": ["dense"]}],
+)
+def test_graph_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        planning.transition_graph(**{"clip_lengths": [8], "learning_rates": [0.1], **kwargs})
+
+
+class MockRunner:
+    """Scores a transition from a table; records the calls."""
+
+    def __init__(self, scores):
+        self.scores = scores
+        self.calls = []
+
+    def __call__(self, start, target, weights):
+        source = None if start is None else os.path.basename(start).split("__")[1]
+        self.calls.append((source, target.name))
+        with open(weights, "w") as f:
+            f.write(target.name)
+        score = self.scores.get((source, target.name), 0.5)
+        return [score - 0.1, score, score - 0.05], 1
+
+
+def name(sampling, frames, lr):
+    return planning.TrainingState(sampling, frames, lr).name
+
+
+def test_dynamic_programming_picks_the_best_path(tmp_path):
+    graph = planning.transition_graph([8, 16], [0.1, 0.01], extended=True)
+    c = {(n, r): name("consecutive", n, r) for n in (8, 16) for r in (0.1, 0.01)}
+    u = {(n, r): name("uniform", n, r) for n in (8, 16) for r in (0.1, 0.01)}
+    weights = lambda state: f"{state}.weights.h5"  # noqa: E731
+    scores = {
+        # consecutive: 8/0.1 -> 16/0.1 -> 16/0.01 is best (0.9); the direct jump gives 0.8.
+        (weights(c[8, 0.1]), c[16, 0.1]): 0.7,
+        (weights(c[16, 0.1]), c[16, 0.01]): 0.9,
+        (weights(c[8, 0.1]), c[16, 0.01]): 0.8,
+        (weights(c[8, 0.1]), c[8, 0.01]): 0.6,
+        (weights(c[8, 0.01]), c[16, 0.01]): 0.85,
+        # uniform's best final scores less.
+        (weights(u[8, 0.1]), u[16, 0.01]): 0.88,
+    }
+    runner = MockRunner(scores)
+    plan = planning.OptimizationPlanner(graph, runner, tmp_path).plan()
+    assert [t.target.name for t in plan.path] == [c[8, 0.1], c[16, 0.1], c[16, 0.01]]
+    assert plan.accuracy == 0.9 and [t.epochs for t in plan.path] == [2, 2, 2]
+    assert plan.best[graph.finals[1]].accuracy == 0.88
+    # every transition of the extended graph once: 2 starts + 2 x (1 + 1 + 3) transitions.
+    assert len(runner.calls) == len(set(runner.calls)) == 12
+    assert "total 6 epochs, accuracy 0.900" in plan.summary()
+    record = json.loads((tmp_path / "plan.json").read_text())
+    assert len(record["transitions"]) == 12
+
+    # A second planner over the same folder trains nothing and finds the same plan.
+    again = MockRunner(scores)
+    resumed = planning.OptimizationPlanner(graph, again, tmp_path).plan()
+    assert again.calls == [] and resumed.path == plan.path
+
+
+def test_interrupted_plan_resumes_where_it_stopped(tmp_path):
+    graph = planning.transition_graph([8, 16], [0.1, 0.01], ["consecutive"])
+
+    class Interrupted(MockRunner):
+        def __call__(self, start, target, weights):
+            if len(self.calls) == 2:
+                raise KeyboardInterrupt
+            return super().__call__(start, target, weights)
+
+    first = Interrupted({})
+    with pytest.raises(KeyboardInterrupt):
+        planning.OptimizationPlanner(graph, first, tmp_path).plan()
+    rest = MockRunner({})
+    planning.OptimizationPlanner(graph, rest, tmp_path).plan()
+    assert (
+        len(first.calls) == 2 and len(rest.calls) == 6 - 2
+    )  # 1 start + 1 + 1 + 3 transitions in all
+    assert not set(first.calls) & set(rest.calls)
+
+
+def test_plan_figure_labels_every_transition(tmp_path):
+    graph = planning.transition_graph([8, 16], [0.1, 0.01], extended=True)
+    plan = planning.OptimizationPlanner(graph, MockRunner({}), tmp_path).plan()
+    figure = plots.plan_figure(plan)
+    texts = [t.get_text() for ax in figure.axes for t in ax.texts if t.get_text()]
+    assert len(texts) == len(plan.transitions) == 12
+    assert [ax.get_title() for ax in figure.axes] == ["consecutive sampling", "uniform sampling"]
+    figure.savefig(tmp_path / "plan.png")
+    assert (tmp_path / "plan.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
