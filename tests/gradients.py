@@ -30,10 +30,11 @@ def outputs_and_gradients(layer, x, loss, training=None):
     elif backend == "jax":
         import jax
 
+        # `stateless_call` hands its keywords to `call`, which may not take `training`.
+        kwargs = {} if training is None else {"training": training}
+
         def forward(x, trainable, non_trainable):
-            y, non_trainable = layer.stateless_call(
-                trainable, non_trainable, x, training=training
-            )
+            y, non_trainable = layer.stateless_call(trainable, non_trainable, x, **kwargs)
             return loss(y), (y, non_trainable)
 
         trainable = [v.value for v in layer.trainable_variables]

@@ -60,9 +60,7 @@ def test_training_matches_keras_outputs_gradients_and_moving_statistics(shape, a
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 5, 6, 7), (2, 5, 6, 7)])
-def test_training_takes_the_fused_kernel_on_tensorflow_and_keras_ops_elsewhere(
-    shape, monkeypatch
-):
+def test_training_takes_the_fused_kernel_on_tensorflow_and_keras_ops_elsewhere(shape, monkeypatch):
     x = np.random.default_rng(1).normal(2.0, 3.0, size=shape).astype("float32")
     _, layer = _pair(shape)
     assert _fused_ops(layer, tf.constant(x), training=True) == ["FusedBatchNormV3"]
