@@ -42,6 +42,10 @@ def randomize_batch_norm(model, seed):
 
 
 def main(output_dir):
+    if keras.backend.backend() == "jax":
+        from tests.jax_initializers import use_numpy_initializers
+
+        use_numpy_initializers()
     keras.utils.set_random_seed(0)
     os.makedirs(output_dir, exist_ok=True)
     x = clips()
