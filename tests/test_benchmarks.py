@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 
 from tests.apps import run_python
 
@@ -30,6 +31,10 @@ def test_models_benchmark_writes_its_json_and_table(tmp_path):
     assert report["versions"]["jax"]
     assert "| r2d_18 | 8x112x112 | 1 |" in stdout
     assert "| model | clip | batch | TensorFlow forward s | jax forward s | jax / TF |" in stdout
+    machine = report["machine"]
+    assert machine["cpu"] and len(machine["load_average_at_start"]) == 3
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert "avx2" in machine["extensions"] and machine["onednn_isa"]  # e.g. "Intel AVX2"
 
 
 def test_op_profile_lists_op_types_and_convolution_layers():

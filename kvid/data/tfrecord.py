@@ -230,7 +230,7 @@ def video_dataset_from_tfrecords(
     file_pattern: str,
     label_mode: str | None = "int",
     batch_size: int | None = 32,
-    image_size: tuple[int, int] = (112, 112),
+    image_size: tuple[int, int] | None = None,
     shuffle: bool = True,
     seed: int | None = None,
     *,
@@ -253,7 +253,7 @@ def video_dataset_from_tfrecords(
         file_pattern: glob of the shards.
         label_mode: `"int"`, `"categorical"`, `"binary"` or `None`.
         batch_size: clips per batch, `None` for unbatched.
-        image_size: `(height, width)` of the clips.
+        image_size: `(height, width)` of the clips; `None`: `model`'s crop, else 112x112.
         shuffle: shuffle shards and records (every epoch).
         seed: seeds shuffling and every random draw.
         training: random clips and augmentation; else centred clip and crop.
@@ -262,7 +262,8 @@ def video_dataset_from_tfrecords(
         sampling: `"consecutive"` or `"uniform"`.
         clips_per_video: training clips drawn per record per epoch.
         augment: as in `video_dataset_from_directory`.
-        model: registry key for normalisation, or `None` for `[0, 255]` pixels.
+        model: registry key or `Preprocessing` whose resize, crop and normalisation to
+            apply, or `None` for `[0, 255]` pixels.
         shuffle_buffer: records in the shuffle buffer.
 
     Returns:
@@ -323,7 +324,7 @@ def tfrecord_evaluation_dataset(
     num_clips: int = 10,
     num_crops: int = 1,
     *,
-    image_size: tuple[int, int] = (112, 112),
+    image_size: tuple[int, int] | None = None,
     num_frames: int = 16,
     frame_step: int = 1,
     sampling: str = "consecutive",

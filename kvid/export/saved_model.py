@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from kvid import preprocessing as preprocessing_lib
 from kvid.export import serving_ops
 from kvid.models.preprocessing import kinetics400_labels
 from kvid.models.registry import (
@@ -127,14 +128,14 @@ def _check_classifier(model, preprocessing):
             "The exporter needs a classifier with (batch, classes) outputs (include_top=True). "
             f"Received: output shape {output_shape}"
         )
-    crop = preprocessing.crop_size
-    if any(side not in (None, crop) for side in input_shape[2:4]):
+    crop = preprocessing.crop_shape
+    if any(side not in (None, size) for side, size in zip(input_shape[2:4], crop, strict=True)):
         raise ValueError(
             f"The model's input size {input_shape[2:4]} does not match the crop size {crop} of "
             f"its preprocessing. Received: preprocessing={preprocessing}"
         )
     resize = preprocessing.resize
-    if min(resize if isinstance(resize, tuple) else (resize,)) < crop:
+    if min(resize if isinstance(resize, tuple) else (resize,)) < min(crop):
         raise ValueError(
             f"Frames are resized to {resize}, smaller than the crop size {crop}. "
             f"Received: preprocessing={preprocessing}"
@@ -222,7 +223,7 @@ def export_saved_model(
         raise ValueError(f"The export folder already exists; pick another version: {path}")
 
     def probabilities(frames):
-        clips = serving_ops.resize_crop_normalize(frames, preprocessing)
+        clips = preprocessing_lib.preprocess_frames(frames, preprocessing)
         scores = tf.cast(model(clips, training=False), tf.float32)
         return tf.nn.softmax(scores) if logits else scores
 

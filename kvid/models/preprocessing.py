@@ -1,4 +1,7 @@
-"""keras.applications-style `preprocess_input` and `decode_predictions` for clips."""
+"""keras.applications-style `preprocess_input` and `decode_predictions` for clips.
+
+`preprocess_input` is `kvid.preprocessing.normalize`, the one normalisation of kvid.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +11,9 @@ from importlib import resources
 import keras
 import numpy as np
 
-from kvid.models.registry import ModelSpec, Preprocessing, get_preprocessing
+from kvid.preprocessing import preprocess_input
 
-
-def preprocess_input(clips, model: str | ModelSpec | Preprocessing):
-    """Maps `[0, 255]` pixels to the input convention of `model`.
-
-    Spatial resizing and cropping are the data pipeline's job; this only
-    rescales and normalises, channels last.
-
-    Args:
-        clips: `(..., channels)` pixels in `[0, 255]`, any numeric dtype.
-        model: a registry key (e.g. `"r2plus1d_18"`), its `ModelSpec`, or a
-            `Preprocessing`.
-
-    Returns:
-        A float32 tensor of the same shape.
-
-    Example:
-        >>> x = kvid.preprocess_input(frames_uint8, "r3d_18")
-    """
-    convention = get_preprocessing(model)
-    low, high = convention.pixel_range
-    x = keras.ops.cast(clips, "float32") * ((high - low) / 255.0) + low
-    mean = np.asarray(convention.mean, "float32")
-    std = np.asarray(convention.std, "float32")
-    return (x - mean) / std
+__all__ = ["decode_predictions", "kinetics400_labels", "preprocess_input"]
 
 
 @functools.cache

@@ -13,35 +13,10 @@ from typing import Any
 
 import keras
 
+from kvid.preprocessing import Preprocessing, get_preprocessing, register_preprocessing
+
 TORCHVISION_MEAN = (0.43216, 0.394666, 0.37645)
 TORCHVISION_STD = (0.22803, 0.22145, 0.216989)
-
-
-@dataclasses.dataclass(frozen=True)
-class Preprocessing:
-    """How a model expects its clips.
-
-    Pixels are first scaled from `[0, 255]` to `pixel_range`, then normalised
-    with `(x - mean) / std`.
-
-    Attributes:
-        num_frames: default clip length.
-        crop_size: side of the square crop the model is trained on.
-        resize: frames are resized to this before cropping: an int is the short
-            side, a pair is `(height, width)`.
-        pixel_range: the range `[0, 255]` is mapped to.
-        mean: per-channel mean subtracted after scaling.
-        std: per-channel standard deviation divided by after scaling.
-        fps: frame rate clips are sampled at, if the reference fixes one.
-    """
-
-    num_frames: int
-    crop_size: int
-    resize: int | tuple[int, int]
-    pixel_range: tuple[float, float] = (0.0, 1.0)
-    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
-    std: tuple[float, ...] = (1.0, 1.0, 1.0)
-    fps: float | None = None
 
 
 TORCHVISION_VIDEO = Preprocessing(
@@ -92,6 +67,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     if spec.name in _REGISTRY:
         raise ValueError(f"A model named {spec.name!r} is already registered.")
     _REGISTRY[spec.name] = spec
+    register_preprocessing(spec.name, spec.preprocessing)
     return spec
 
 
@@ -130,10 +106,12 @@ def get_model(name: str, **kwargs) -> keras.Model:
     return get_spec(name).build(**kwargs)
 
 
-def get_preprocessing(model: str | ModelSpec | Preprocessing) -> Preprocessing:
-    """Returns the `Preprocessing` of a registry key, a spec, or passes one through."""
-    if isinstance(model, Preprocessing):
-        return model
-    if isinstance(model, ModelSpec):
-        return model.preprocessing
-    return get_spec(model).preprocessing
+__all__ = [
+    "ModelSpec",
+    "Preprocessing",
+    "get_model",
+    "get_preprocessing",
+    "get_spec",
+    "list_models",
+    "register_model",
+]

@@ -54,6 +54,12 @@ def downsample_stride(kind, stride):
     return (1, stride, stride) if kind == CONV_2D else (stride, stride, stride)
 
 
+def projection_shortcut(x, filters, stride, name):
+    """The 1x1x1 conv + BN shortcut of a block that changes width or stride."""
+    x = conv3d(x, filters, (1, 1, 1), stride, (0, 0, 0), f"{name}_0")
+    return batch_norm(x, f"{name}_1")
+
+
 def block_conv(x, kind, filters, mid_filters, stride, name):
     """One 3x3x3-equivalent convolution of a block, of the given `kind`."""
     if kind == CONV_3D:
@@ -74,9 +80,9 @@ def basic_block(x, kind, filters, stride, name):
     mid_filters = (in_filters * filters * 27) // (in_filters * 9 + 3 * filters)
     shortcut = x
     if stride != 1 or in_filters != filters:
-        ds_stride = downsample_stride(kind, stride)
-        shortcut = conv3d(x, filters, (1, 1, 1), ds_stride, (0, 0, 0), f"{name}_downsample_0")
-        shortcut = batch_norm(shortcut, f"{name}_downsample_1")
+        shortcut = projection_shortcut(
+            x, filters, downsample_stride(kind, stride), f"{name}_downsample"
+        )
     y = block_conv(x, kind, filters, mid_filters, stride, f"{name}_conv1_0")
     y = batch_norm(y, f"{name}_conv1_1")
     y = keras.layers.ReLU(name=f"{name}_conv1_2")(y)

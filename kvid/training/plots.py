@@ -177,7 +177,7 @@ def timeline_figure(
         strip.set_yticks([])
         strip.set_xlabel(xlabel)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, wrap=True)
     return figure
 
 
@@ -253,7 +253,7 @@ def training_curves_figure(
     loss_axes.legend()
     accuracy_axes.legend(loc="lower right")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, wrap=True)
     return figure
 
 
@@ -338,7 +338,7 @@ def confusion_figure(confusion, class_names: Sequence[str], *, title: str | None
     bar_axes.tick_params(labelleft=False)
     bar_axes.grid(True, axis="x", alpha=0.3)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, wrap=True)
     return figure
 
 

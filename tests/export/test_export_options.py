@@ -8,7 +8,6 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 import kvid
 import kvid.export
-from kvid.export import serving_ops
 from tests.export.test_saved_model import TOLERANCE, assert_top_k, reference_inputs, synthetic_clip
 from tests.export.tf_only_client import unregistered_ops
 
@@ -84,20 +83,6 @@ def test_bad_class_names_and_existing_version_are_rejected(tmp_path):
     assert kvid.export.next_version(tmp_path / "missing") == 1
     with pytest.raises(ValueError, match=r"already exists.*/3"):
         kvid.export.export_saved_model(model, tmp_path, version=3)
-
-
-@pytest.mark.parametrize(
-    "height, width, resize, expected",
-    [
-        (100, 150, 128, (128, 192)),  # torchvision Resize(int): long side int(128 * 150 / 100)
-        (150, 100, 128, (192, 128)),
-        (240, 320, 256, (256, 341)),  # 341.33 truncated
-        (240, 320, (128, 171), (128, 171)),
-    ],
-)
-def test_resized_size(height, width, resize, expected):
-    size = serving_ops.resized_size(tf.constant(height), tf.constant(width), resize)
-    assert tuple(size.numpy()) == expected
 
 
 def test_op_check_flags_ops_plain_tensorflow_does_not_register(tmp_path):
