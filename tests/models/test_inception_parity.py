@@ -7,8 +7,6 @@ import pytest
 import kvid
 from tests import parity
 
-pytestmark = pytest.mark.backends  # also run under KERAS_BACKEND=jax in CI
-
 # fixture -> the layer whose output is the fixture's `features`
 FIXTURES = {
     "i3d__public": "avg_pool",

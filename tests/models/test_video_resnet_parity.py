@@ -6,8 +6,6 @@ import pytest
 
 from tests import parity
 
-pytestmark = pytest.mark.backends  # also run under KERAS_BACKEND=jax in CI
-
 FIXTURES = [
     f"{model}__{case}"
     for model in ("r3d_18", "mc3_18", "r2plus1d_18")
