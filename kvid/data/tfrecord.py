@@ -32,6 +32,9 @@ LABEL_KEY = "clip/label/index"
 LABEL_TEXT_KEY = "clip/label/text"
 MEDIA_ID_KEY = "clip/media_id"
 CLASS_NAMES_FILE = "class_names.txt"
+# Frames decoded per call when encoding a video: each call seeks back to a keyframe, so
+# a long stretch keeps that cost small (at most a GOP per stretch).
+DECODE_STRETCH = 300
 
 
 def _bytes(values):
@@ -72,8 +75,12 @@ def encode_video(
     """
     info = probe(example.path)
     positions = frame_positions(info, fps=fps, start=example.start, end=example.end)
-    frames = decode_frames(info, positions, size=_resize_short_side(info, short_side))
-    jpegs = [tf.io.encode_jpeg(frame, quality=quality).numpy() for frame in frames]
+    size = _resize_short_side(info, short_side)
+    jpegs = []
+    # A stretch at a time: a long video's decoded frames never all wait for their JPEGs.
+    for first in range(0, len(positions), DECODE_STRETCH):
+        frames = decode_frames(info, positions[first : first + DECODE_STRETCH], size=size)
+        jpegs += [tf.io.encode_jpeg(frame, quality=quality).numpy() for frame in frames]
     text = class_names[example.label] if class_names and example.label >= 0 else ""
     context = tf.train.Features(
         feature={

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from kvid import atomic
 from kvid.data import decode
 from kvid.training import callbacks as callbacks_lib
 
@@ -49,22 +50,14 @@ def _figure(width: float, height: float, **kwargs) -> Figure:
 def save_figure(figure: Figure, path: str | os.PathLike) -> str:
     """Writes `figure` as a PNG of its own size (inches x 100 dpi); returns the path.
 
-    The file is written under a temporary name and renamed when complete, so a
-    reader never sees half a picture.
+    The file is written under a temporary name and renamed when complete
+    (`kvid.atomic`), so a reader never sees half a picture.
     """
     path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as f:
-            # No "Software" stamp: the same figure gives the same bytes.
-            figure.savefig(f, format="png", dpi=DPI, metadata={"Software": None})
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic.atomic_file(path, "wb") as f:
+        # No "Software" stamp: the same figure gives the same bytes.
+        figure.savefig(f, format="png", dpi=DPI, metadata={"Software": None})
     return path
 
 
@@ -213,8 +206,16 @@ def read_training_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
     columns = {}
     for name in rows[0]:
         values = [latest[e].get(name) for e in epochs]
-        columns[name] = np.array([float(v) if v not in (None, "") else np.nan for v in values])
+        columns[name] = np.array([_number(v) for v in values])
     return columns
+
+
+def _number(cell: str | None) -> float:
+    """A CSV cell as a float; empty or "NA" (a metric missing that epoch) is NaN."""
+    try:
+        return float(cell)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def training_curves_figure(
