@@ -82,6 +82,27 @@ def resolve_preprocessing(
     )
 
 
+def _check_tensorflow_backend(model: keras.Model) -> None:
+    """A SavedModel is a TensorFlow graph: only the TensorFlow backend traces one."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    weights = f"{model.name}.weights.h5"
+    app = (
+        f" (a registry model: `python -m apps.export --model={model.name} --weights={weights}`, "
+        "with its --classes and --alpha)"
+        if model.name in list_models()
+        else ""
+    )
+    raise RuntimeError(
+        "kvid.export writes TensorFlow SavedModels and needs the TensorFlow Keras backend. "
+        f"Received: keras.backend.backend()={backend!r}. Save the weights here with "
+        f"`model.save_weights({weights!r})` (they are the same on every backend), then export "
+        "from a process started with KERAS_BACKEND=tensorflow: build the same model, "
+        f"`model.load_weights({weights!r})`, `kvid.export.export_saved_model(model, ...)`{app}."
+    )
+
+
 def _outputs_logits(model: keras.Model) -> bool:
     """Whether the model's classifier outputs logits (True) or probabilities (False)."""
     layer = model.outputs[0]._keras_history.operation
@@ -181,6 +202,8 @@ def export_saved_model(
         The path of the written version folder.
 
     Raises:
+        RuntimeError: under a Keras backend other than TensorFlow (JAX,
+            PyTorch): save `.weights.h5` and export from a TensorFlow process.
         ValueError: for a model the export does not fit, unknown preprocessing,
             class names of the wrong length, a bad `top_k` or an existing version.
 
@@ -189,6 +212,7 @@ def export_saved_model(
         >>> kvid.export.export_saved_model(model, "saved_models/r2plus1d_18")
         'saved_models/r2plus1d_18/1'
     """
+    _check_tensorflow_backend(model)
     preprocessing = resolve_preprocessing(model, preprocessing)
     num_frames, classes = _check_classifier(model, preprocessing)
     if class_names is None and classes == 400:

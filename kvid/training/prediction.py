@@ -27,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kvid import atomic
 from kvid import preprocessing as preprocessing_lib
 from kvid.data import decode, stream
 from kvid.models import kinetics400_labels
@@ -125,10 +126,8 @@ class Timeline:
                 f"A timeline is saved as {' or '.join(TIMELINE_FORMATS)}. Received: path={path!r}"
             )
         text = self.to_json(k) if extension == ".json" else self.to_csv(k)
-        temporary = f"{path}.tmp{os.getpid()}"
-        with open(temporary, "w") as f:
+        with atomic.atomic_file(path) as f:
             f.write(text)
-        os.replace(temporary, path)
         return path
 
 
