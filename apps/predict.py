@@ -29,6 +29,7 @@ flags.DEFINE_float("fps", None, "Resample the video to this frame rate; unset: k
 flags.DEFINE_integer("batch_size", 8, "Clips per forward pass.")
 flags.DEFINE_string("output", None, "Also save the timeline as this .json or .csv file.")
 flags.DEFINE_string("plot", None, "Also save the timeline as this PNG file.")
+flags.DEFINE_bool("plot_thumbnails", True, "Draw a strip of the video's frames under the plot.")
 flags.DEFINE_bool("progress", True, "Show the progress (seconds and frames done) on stderr.")
 flags.mark_flag_as_required("video")
 
@@ -51,6 +52,7 @@ def main(argv):
             batch_size=FLAGS.batch_size,
             output_path=FLAGS.output,
             plot_path=FLAGS.plot,
+            plot_thumbnails=FLAGS.plot_thumbnails,
             progress=FLAGS.progress,
         )
     )

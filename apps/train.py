@@ -21,6 +21,7 @@ flags.DEFINE_string(
     "Folder with train/ and validation/ class folders; unset: the built-in synthetic dataset.",
 )
 flags.DEFINE_string("work_dir", "runs/train", "Checkpoints, backups and logs; rerun to resume.")
+flags.DEFINE_bool("resume", True, "Resume the run in --work_dir; --noresume starts afresh.")
 flags.DEFINE_string("export_dir", "saved_models", "Where the SavedModel goes ('' to skip).")
 flags.DEFINE_integer("epochs", 8, "Epochs to train (the cosine ends with the last).")
 flags.DEFINE_integer("batch_size", 16, "Global batch size.")
@@ -77,6 +78,7 @@ def main(argv):
             "validation_per_class": FLAGS.validation_per_class,
         },
         seed=FLAGS.seed,
+        resume=FLAGS.resume,
     )
     started = time.monotonic()
     if result.is_chief:

@@ -22,6 +22,7 @@ import os
 import keras
 import numpy as np
 
+from kvid import atomic
 from kvid.data import encode
 
 CLASS_NAMES = (
@@ -283,13 +284,18 @@ def write_dataset(
             os.makedirs(os.path.join(root, name), exist_ok=True)
             for index in range(counts[split]):
                 clip = make_clip(label, (seed, SPLITS[split], index, label % 2), num_frames, size)
-                encode.write_video(
-                    os.path.join(root, name, f"{index:05d}.mp4"), clip, fps, options=_X264
-                )
+                # Each video appears whole: a folder read before the manifest exists
+                # never meets a torn file.
+                path = os.path.join(root, name, f"{index:05d}.mp4")
+                with atomic.atomic_path(path, durable=False, keep_extension=True) as temporary:
+                    encode.write_video(temporary, clip, fps, options=_X264)
                 written += 1
                 if progress:
                     progress.update(written)
-    # Written last, so an interrupted run is redone rather than trusted.
-    with open(manifest, "w") as f:
+    # Written last, after the videos reach the disk (one sync for all of them), so an
+    # interrupted run is redone rather than trusted.
+    if hasattr(os, "sync"):
+        os.sync()
+    with atomic.atomic_file(manifest) as f:
         json.dump(config, f)
     return roots

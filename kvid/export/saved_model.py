@@ -3,7 +3,9 @@
 The exported graph takes raw pixels (or JPEG bytes) and does the model's
 resize, centre crop and normalisation itself, so clients need neither kvid
 nor the model's input convention. Layout is TF Serving's:
-`export_dir/<version>/saved_model.pb`.
+`export_dir/<version>/saved_model.pb`. A version folder appears only when
+complete (written under a temporary name and renamed), so a server watching
+`export_dir` never loads a half-written export.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from kvid import atomic
 from kvid import preprocessing as preprocessing_lib
 from kvid.export import serving_ops
 from kvid.models.preprocessing import kinetics400_labels
@@ -34,7 +37,10 @@ DEFAULT_TOP_K = 5
 
 
 def next_version(export_dir: str | os.PathLike) -> int:
-    """One more than the largest integer version folder in `export_dir` (1 if none)."""
+    """One more than the largest integer version folder in `export_dir` (1 if none).
+
+    The temporary folders of unfinished exports are not versions.
+    """
     if not os.path.isdir(export_dir):
         return 1
     versions = [int(name) for name in os.listdir(export_dir) if re.fullmatch(r"\d+", name)]
@@ -162,6 +168,11 @@ def export_saved_model(
             last layer's activation (softmax or linear).
         top_k: how many best classes the `top_k_*` outputs hold (at most `classes`).
 
+    The export is written to a temporary folder in `export_dir` and renamed
+    to its version when complete (TF Serving's advice): a kill part-way leaves
+    the previous versions as they were, and the next export removes the
+    temporary folder.
+
     Returns:
         The path of the written version folder.
 
@@ -236,7 +247,10 @@ def export_saved_model(
         (MULTI_CLIP, serve_multi_clip),
     ):
         archive.add_endpoint(name, serve, [specs[name]])
-    archive.write_out(path, verbose=False)
+    # The leftovers of killed exports go first; a running export's stay.
+    atomic.remove_leftovers(export_dir)
+    with atomic.atomic_folder(path) as temporary:
+        archive.write_out(temporary, verbose=False)
     return path
 
 

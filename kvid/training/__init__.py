@@ -11,7 +11,15 @@ from kvid.training import (
     train_lib,
     video_folder,
 )
-from kvid.training.callbacks import SyncMovingStatistics, TimeBudget, default_callbacks
+from kvid.training.callbacks import (
+    Backup,
+    BackupError,
+    BestModel,
+    EpochLog,
+    SyncMovingStatistics,
+    TimeBudget,
+    default_callbacks,
+)
 from kvid.training.evaluation import EvaluationResult, evaluate, evaluate_directory
 from kvid.training.prediction import Timeline, predict_file, predict_video
 from kvid.training.schedules import (
@@ -24,6 +32,10 @@ from kvid.training.strategy import get_strategy, patch_keras_multi_worker
 from kvid.training.train_lib import TrainResult, builtin_dataset, train
 
 __all__ = [
+    "Backup",
+    "BackupError",
+    "BestModel",
+    "EpochLog",
     "EvaluationResult",
     "SyncMovingStatistics",
     "TimeBudget",

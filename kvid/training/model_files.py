@@ -6,6 +6,7 @@ import os
 
 import keras
 
+from kvid import atomic
 from kvid.models import list_models
 
 CLASS_NAMES_FILE = "class_names.txt"
@@ -33,7 +34,7 @@ def preprocessing_key(model: keras.Model, model_name: str | None = None) -> str:
 def write_class_names(directory: str, class_names) -> str:
     """Writes one class name per line to `directory/class_names.txt`; returns the path."""
     path = os.path.join(directory, CLASS_NAMES_FILE)
-    with open(path, "w") as f:
+    with atomic.atomic_file(path) as f:
         f.write("".join(f"{name}\n" for name in class_names))
     return path
 

@@ -68,8 +68,14 @@ def save_figure(figure: Figure, path: str | os.PathLike) -> str:
     return path
 
 
-def video_thumbnails(path: str | os.PathLike, count: int = 8) -> tuple[np.ndarray, float]:
+def video_thumbnails(
+    path: str | os.PathLike, count: int = 8, max_height: int = 128
+) -> tuple[np.ndarray, float]:
     """`count` frames at the centres of equal stretches of a video, and its duration.
+
+    Each frame is decoded on its own (a seek to the keyframe before it), so a
+    long video is not decoded whole, and is subsampled to at most about
+    `max_height` rows.
 
     Returns:
         `(uint8 [count, height, width, 3] frames, duration in seconds)`.
@@ -79,8 +85,9 @@ def video_thumbnails(path: str | os.PathLike, count: int = 8) -> tuple[np.ndarra
     info = decode.probe(os.fspath(path))
     centres = (np.arange(count) + 0.5) * info.duration / count
     indices = np.searchsorted(info.times, centres + 1e-6, side="right") - 1
-    indices = np.clip(indices, 0, info.num_frames - 1)
-    return decode.decode_frames(info, indices), info.duration
+    frames = [decode.decode_frames(info, [i])[0] for i in np.clip(indices, 0, info.num_frames - 1)]
+    step = max(1, -(-frames[0].shape[0] // max_height))
+    return np.stack([frame[::step, ::step] for frame in frames]), info.duration
 
 
 def timeline_figure(

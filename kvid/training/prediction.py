@@ -30,16 +30,7 @@ import tensorflow as tf
 from kvid import preprocessing as preprocessing_lib
 from kvid.data import decode, stream
 from kvid.models import kinetics400_labels
-from kvid.training import model_files
-
-# Names of the timeline's columns, one per top-k class in rank order (as the plot colours them).
-PALETTE = (
-    ("red", (214, 39, 40)),
-    ("blue", (31, 119, 180)),
-    ("green", (44, 160, 44)),
-    ("orange", (255, 127, 14)),
-    ("purple", (148, 103, 189)),
-)
+from kvid.training import model_files, plots
 
 # Pixels resized in one call: one TF call per small frame costs more than its resize,
 # and a 1080p frame (2.1 M pixels) is already 25 MB of float32 on the way through.
@@ -256,7 +247,8 @@ def sliding_clips(
     at a time on `workers` threads, and kept until the last clip that needs it is cut;
     frames between clips (a stride longer than a clip) are never transformed.
     Clips start at `0, stride, 2 * stride, ...` while a whole clip fits; a
-    video shorter than one clip gives one clip with its last frame repeated.
+    video shorter than one clip gives one clip of the video looped, centred
+    halfway between its first and last frames.
 
     Args:
         timed_frames: `(seconds, uint8 [H, W, 3] frame)` pairs in order.
@@ -313,10 +305,11 @@ def sliding_clips(
     if not seen[0]:
         raise ValueError("The video has no frame.")
     if next_start == 0:
-        # Shorter than a clip: repeat the last frame, as a clip sampled past the end does.
-        while len(window) < num_frames:
-            window.append(window[-1])
+        # Shorter than a clip: the video loops, as kvid.preprocessing's samplers do.
+        frames = list(window)
+        window.extend(frames[i % len(frames)] for i in range(len(frames), num_frames))
         cut(0)
+        batch[-1] = (batch[-1][0], 0, (frames[0][0] + frames[-1][0]) / 2)
     if batch:
         yield emit()
 
@@ -476,48 +469,15 @@ def predict_video(
     )
 
 
-def _draw_line(canvas, points, color, thickness=2):
-    """Draws a polyline through `(x, y)` pixel points onto an RGB canvas."""
-    height, width = canvas.shape[:2]
-    if len(points) == 1:
-        points = np.array([points[0] - [4, 0], points[0] + [4, 0]])
-    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:], strict=True):
-        steps = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
-        xs = np.round(np.linspace(x0, x1, steps)).astype(int)
-        ys = np.round(np.linspace(y0, y1, steps)).astype(int)
-        for dy in range(-(thickness // 2), thickness - thickness // 2):
-            for dx in range(-(thickness // 2), thickness - thickness // 2):
-                canvas[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)] = color
-
-
-def timeline_image(timeline: Timeline, k: int = 5, width: int = 640, height: int = 240):
-    """The top-`k` classes' probability over time as an RGB uint8 plot (no text).
-
-    Colours follow `PALETTE` in rank order; probability 0 is the bottom grid
-    line and 1 the top one, with grid lines every 0.25.
-    """
-    margin = 12
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    plot_h, plot_w = height - 2 * margin, width - 2 * margin
-    for level in np.linspace(0, 1, 5):
-        canvas[margin + int(round((1 - level) * plot_h)), margin : margin + plot_w + 1] = 210
-    canvas[margin : margin + plot_h + 1, margin] = 150
-    order = np.argsort(-timeline.probs.mean(axis=0), kind="stable")[:k]
-    count = len(timeline.starts)
-    xs = margin + (np.arange(count) / max(count - 1, 1)) * plot_w
-    for rank, index in enumerate(order):
-        ys = margin + (1 - timeline.probs[:, index]) * plot_h
-        _draw_line(canvas, np.stack([xs, ys], axis=1), PALETTE[rank % len(PALETTE)][1])
-    return canvas
-
-
 def report(timeline: Timeline, k: int = 5) -> str:
     """Top-`k` labels of the video, then each clip's probabilities for them."""
     top = timeline.top(k)
     lines = [f"top-{k} for the whole video:"]
     lines += [f"  {rank + 1}. {name:<28} {p:.3f}" for rank, (name, p) in enumerate(top)]
     indices = [timeline.class_names.index(name) for name, _ in top]
-    header = "".join(f"{PALETTE[r % len(PALETTE)][0]:>10}" for r in range(len(top)))
+    # Columns are named by the colour of their line in the plot.
+    colors = [plots.TIMELINE_COLORS[r % len(plots.TIMELINE_COLORS)] for r in range(len(top))]
+    header = "".join(f"{color.removeprefix('tab:'):>10}" for color in colors)
     lines.append(
         "timeline (clip start frame, clip centre in seconds; columns in the order above):\n"
         f"{'frame':>7}{'time':>9}{header}"
@@ -541,13 +501,16 @@ def predict_file(
     batch_size: int = 8,
     output_path: str | None = None,
     plot_path: str | None = None,
+    plot_thumbnails: bool = True,
     progress: bool = True,
 ) -> str:
     """Predicts `video` with the `.keras` model at `model_path`; returns the printed report.
 
     Class names come from `labels_path`, else from `class_names.txt` next to
     the model (written by `train`). With `output_path` (`.json` or `.csv`),
-    the timeline is also saved there; with `plot_path`, plotted as a PNG.
+    the timeline is also saved there; with `plot_path`, plotted as a PNG
+    (with a strip of the video's frames under the time axis unless
+    `plot_thumbnails` is False).
     """
     if output_path and os.path.splitext(output_path)[1].lower() not in TIMELINE_FORMATS:
         raise ValueError(
@@ -576,6 +539,13 @@ def predict_file(
     if output_path:
         text += f"\ntimeline: {timeline.save(output_path)}"
     if plot_path:
-        tf.io.write_file(plot_path, tf.io.encode_png(timeline_image(timeline)))
-        text += f"\ntimeline plot: {plot_path}"
+        figure = plots.timeline_figure(
+            timeline.times,
+            timeline.probs,
+            timeline.class_names,
+            title=f"{os.path.basename(video)}: {model.name} ({model_path})",
+            duration=timeline.duration,
+            thumbnails=plots.video_thumbnails(video)[0] if plot_thumbnails else None,
+        )
+        text += f"\ntimeline plot: {plots.save_figure(figure, plot_path)}"
     return text

@@ -180,6 +180,7 @@ def train(
     seed: int = 0,
     verbose="auto",
     callbacks: tuple[keras.callbacks.Callback, ...] = (),
+    resume: bool = True,
 ) -> TrainResult:
     """Trains a registered model on a class-per-folder video dataset.
 
@@ -217,6 +218,8 @@ def train(
         seed: seed of the shuffling and of the weights initialisation.
         verbose: `fit`'s verbosity (`"auto"` shows a progress bar).
         callbacks: more callbacks, after the default ones.
+        resume: resume the run in `work_dir` from its last backed-up epoch
+            (a finished run trains no more epochs); `False` starts afresh.
 
     Returns:
         A `TrainResult`.
@@ -289,7 +292,7 @@ def train(
             )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-    run_callbacks = callbacks_lib.default_callbacks(work_dir, strategy=distribution)
+    run_callbacks = callbacks_lib.default_callbacks(work_dir, strategy=distribution, resume=resume)
     if time_budget:
         run_callbacks.append(callbacks_lib.TimeBudget(time_budget))
     history = net.fit(

@@ -37,3 +37,23 @@ def test_evaluation_views_decode_one_clip_at_a_time(tmp_path, monkeypatch):
     )
     np.testing.assert_array_equal(views.numpy(), expected.numpy())
     np.testing.assert_array_equal(frame_number(views.numpy()[::3]) % 32, indices % 32)
+
+
+def test_tfrecord_conversion_decodes_a_stretch_at_a_time(tmp_path, monkeypatch):
+    from kvid.data import tfrecord
+    from kvid.data.sources import VideoExample
+
+    path = write_video(str(tmp_path / "v.mp4"), numbered_frames(30), keyframe_interval=8)
+    example = VideoExample(path=path, label=0)
+    whole = tfrecord.encode_video(example, short_side=16)
+    calls = []
+    original = tfrecord.decode_frames
+
+    def recording(info, indices, *args, **kwargs):
+        calls.append(len(indices))
+        return original(info, indices, *args, **kwargs)
+
+    monkeypatch.setattr(tfrecord, "decode_frames", recording)
+    monkeypatch.setattr(tfrecord, "DECODE_STRETCH", 8)
+    assert tfrecord.encode_video(example, short_side=16) == whole
+    assert sorted(calls) == [1, 6, 8, 8, 8]  # the size probe, then 30 frames by 8

@@ -71,6 +71,7 @@ def test_timeline_with_thumbnails_of_a_video_adds_a_strip_under_the_time_axis(tm
     frames, duration = plots.video_thumbnails(video, count=4)
     assert frames.shape == (4, 32, 32, 3) and frames.dtype == np.uint8
     assert duration == pytest.approx(12 / 30, abs=1e-3)  # write_video writes 30 fps
+    assert plots.video_thumbnails(video, count=2, max_height=16)[0].shape == (2, 16, 16, 3)
     times, probs = timeline_data(clips=5)
     figure = plots.timeline_figure(
         times * duration / times[-1] * 0.9, probs, NAMES, duration=duration, thumbnails=frames

@@ -76,11 +76,12 @@ def test_sliding_clips_start_every_stride_while_a_clip_fits(
     assert batches[-1].frames_read == count
 
 
-def test_a_video_shorter_than_a_clip_repeats_its_last_frame():
+def test_a_video_shorter_than_a_clip_loops():
     batches, _ = _cut(3, 5, 2)
     assert len(batches) == 1
     np.testing.assert_array_equal(batches[0].starts, [0])
-    np.testing.assert_array_equal(frame_number(batches[0].clips[0]), [0, 1, 2, 2, 2])
+    np.testing.assert_array_equal(frame_number(batches[0].clips[0]), [0, 1, 2, 0, 1])
+    np.testing.assert_allclose(batches[0].times, [0.1])
 
 
 def test_sliding_clips_rejects_bad_sizes():
