@@ -22,6 +22,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 
+from kvid import atomic
 from kvid.training.knee_point import KneePoint, KneePointStopping, fit_knee_point
 
 SAMPLINGS = ("consecutive", "uniform")
@@ -268,7 +269,5 @@ class OptimizationPlanner:
             return [Transition.from_json(r) for r in json.load(f)["transitions"]]
 
     def _write_record(self, transitions):
-        temporary = self._record_path() + ".tmp"
-        with open(temporary, "w") as f:
+        with atomic.atomic_file(self._record_path()) as f:
             json.dump({"transitions": [t.to_json() for t in transitions]}, f, indent=1)
-        os.replace(temporary, self._record_path())

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from kvid import atomic
 from kvid.data import decode
 from kvid.training import callbacks as callbacks_lib
 
@@ -49,22 +50,14 @@ def _figure(width: float, height: float, **kwargs) -> Figure:
 def save_figure(figure: Figure, path: str | os.PathLike) -> str:
     """Writes `figure` as a PNG of its own size (inches x 100 dpi); returns the path.
 
-    The file is written under a temporary name and renamed when complete, so a
-    reader never sees half a picture.
+    The file is written under a temporary name and renamed when complete
+    (`kvid.atomic`), so a reader never sees half a picture.
     """
     path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as f:
-            # No "Software" stamp: the same figure gives the same bytes.
-            figure.savefig(f, format="png", dpi=DPI, metadata={"Software": None})
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic.atomic_file(path, "wb") as f:
+        # No "Software" stamp: the same figure gives the same bytes.
+        figure.savefig(f, format="png", dpi=DPI, metadata={"Software": None})
     return path
 
 
@@ -213,8 +206,16 @@ def read_training_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
     columns = {}
     for name in rows[0]:
         values = [latest[e].get(name) for e in epochs]
-        columns[name] = np.array([float(v) if v not in (None, "") else np.nan for v in values])
+        columns[name] = np.array([_number(v) for v in values])
     return columns
+
+
+def _number(cell: str | None) -> float:
+    """A CSV cell as a float; empty or "NA" (a metric missing that epoch) is NaN."""
+    try:
+        return float(cell)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def training_curves_figure(
@@ -239,7 +240,10 @@ def training_curves_figure(
     best = None
     if "val_accuracy" in history and np.isfinite(history["val_accuracy"]).any():
         best = int(np.nanargmax(history["val_accuracy"]))
-    panels = ((loss_axes, "loss", "cross-entropy"), (accuracy_axes, "accuracy", "top-1 accuracy"))
+    panels = (
+        (loss_axes, "loss", "cross-entropy (log scale)"),
+        (accuracy_axes, "accuracy", "top-1 accuracy"),
+    )
     for axes, metric, ylabel in panels:
         for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
             if key in history:
@@ -252,6 +256,9 @@ def training_curves_figure(
         axes.grid(True, alpha=0.3)
         # Epochs are whole numbers; let matplotlib pick how many to show.
         axes.xaxis.get_major_locator().set_params(integer=True)
+    # A first epoch's validation loss can be 10x the rest (BatchNorm statistics
+    # not settled yet); a log scale keeps the later epochs readable.
+    loss_axes.set_yscale("log")
     accuracy_axes.set_ylim(0.0, 1.02)
     if best is not None:
         value = history["val_accuracy"][best]
@@ -272,7 +279,7 @@ def write_training_curves(work_dir: str | os.PathLike) -> str:
     """
     work_dir = os.fspath(work_dir)
     history = read_training_log(os.path.join(work_dir, callbacks_lib.TRAINING_LOG))
-    title = f"Training curves of {os.path.abspath(work_dir)}"
+    title = f"Training curves of {work_dir}"
     return save_figure(
         training_curves_figure(history, title=title), os.path.join(work_dir, CURVES_FILE)
     )

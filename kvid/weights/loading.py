@@ -4,21 +4,21 @@ A named set is downloaded into `$KVID_HOME/weights/<model>_<name>/` under its
 published file names, verified against its published hash, converted once
 to `<model>_<name>.weights.h5` next to it, and loaded from there afterwards.
 Every file is written to a temporary name in the same folder and renamed
-when complete, so an interrupted download or conversion never leaves a file
-that a later run would take as finished.
+when complete (`kvid.atomic`), so an interrupted download or conversion never
+leaves a file that a later run would take as finished; the next one removes
+its temporary file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import urllib.parse
 import urllib.request
 
 import keras
 import numpy as np
 
+from kvid import atomic
 from kvid.weights import conversion
 from kvid.weights.registry import WeightFile, WeightSpec, get_weights_spec, list_weights
 from kvid.weights.torch_state_dict import load_torch_state_dict, weighted_layers
@@ -62,27 +62,6 @@ def file_digest(path: str, weight_file: WeightFile) -> str:
     return hasher.hexdigest()
 
 
-@contextlib.contextmanager
-def _temporary_path(final_path: str, suffix: str = ".part"):
-    """A fresh temporary name next to `final_path`, removed unless renamed."""
-    folder = os.path.dirname(final_path)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=folder, prefix=f".{os.path.basename(final_path)}.", suffix=suffix
-    )
-    os.close(descriptor)
-    try:
-        yield temporary
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def _fsync(path: str) -> None:
-    """Flushes `path` to disk, so the rename after it never exposes a partial file."""
-    with open(path, "rb+") as file:
-        os.fsync(file.fileno())
-
-
 def _download(url: str, path: str, progress: bool) -> None:
     with urllib.request.urlopen(url, timeout=60) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
@@ -120,7 +99,7 @@ def fetch_file(spec: WeightSpec, weight_file: WeightFile, *, progress: bool = Tr
             return path
         os.remove(path)  # a corrupted cache is fetched again
     url = download_url(weight_file)
-    with _temporary_path(path) as temporary:
+    with atomic.atomic_path(path) as temporary:
         _download(url, temporary, progress)
         digest = file_digest(temporary, weight_file)
         if not weight_file.matches(digest):
@@ -129,7 +108,6 @@ def fetch_file(spec: WeightSpec, weight_file: WeightFile, *, progress: bool = Tr
                 f"from {url} do not match their published hash. Expected {weight_file.algorithm} "
                 f"{weight_file.hash}, got {digest}; the file was deleted."
             )
-        os.replace(temporary, path)
     return path
 
 
@@ -170,10 +148,8 @@ def convert_named_weights(spec: WeightSpec, *, progress: bool = True) -> str:
     model = _full_model(spec)
     load_torch_state_dict(model, state, ignore=conversion.EXTRA_MODULES.get(spec.model, ()))
     # Keras only writes names ending in `.weights.h5`.
-    with _temporary_path(target, suffix=".weights.h5") as temporary:
+    with atomic.atomic_path(target, keep_extension=True) as temporary:
         model.save_weights(temporary)
-        _fsync(temporary)
-        os.replace(temporary, target)
     return target
 
 
@@ -323,10 +299,8 @@ def convert_checkpoint(
     )
     rows = [(sources.get(key, key), key, path) for key, path in loaded]
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    with _temporary_path(output, suffix=".weights.h5") as temporary:
+    with atomic.atomic_path(output, keep_extension=True) as temporary:
         model.save_weights(temporary)
-        _fsync(temporary)
-        os.replace(temporary, output)
     difference = None
     if reference is not None:
         with np.load(reference, allow_pickle=False) as fixture:

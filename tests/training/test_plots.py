@@ -102,6 +102,7 @@ LOG = """epoch,accuracy,learning_rate,loss,val_accuracy,val_loss
 2,0.7,0.0005,1.0,0.5,1.1
 2,0.75,0.0005,0.9,0.8,0.8
 3,0.9,0.0001,0.5,0.7,0.9
+4,0.95,NA,0.4,,
 """
 
 
@@ -111,9 +112,10 @@ def test_read_training_log_keeps_the_latest_run_and_resumed_epochs_once(tmp_path
     path = tmp_path / "training_log.csv"
     path.write_text(LOG)
     log = plots.read_training_log(path)
-    np.testing.assert_array_equal(log["epoch"], [0, 1, 2, 3])
-    np.testing.assert_allclose(log["val_accuracy"], [0.2, 0.6, 0.8, 0.7])
-    np.testing.assert_allclose(log["loss"], [1.9, 1.4, 0.9, 0.5])
+    np.testing.assert_array_equal(log["epoch"], [0, 1, 2, 3, 4])
+    np.testing.assert_allclose(log["val_accuracy"], [0.2, 0.6, 0.8, 0.7, np.nan])
+    np.testing.assert_allclose(log["loss"], [1.9, 1.4, 0.9, 0.5, 0.4])
+    assert np.isnan(log["learning_rate"][4])  # Keras writes "NA" for a missing value
 
 
 def test_read_training_log_rejects_an_empty_log(tmp_path):
@@ -136,7 +138,7 @@ def test_training_curves_plot_both_splits_and_mark_the_best_epoch(tmp_path):
     for axes in (loss_axes, accuracy_axes):
         legend = [t.get_text() for t in axes.get_legend().get_texts()]
         assert legend[:2] == ["training", "validation"]
-        np.testing.assert_array_equal(axes.get_lines()[0].get_xdata(), [1, 2, 3, 4])
+        np.testing.assert_array_equal(axes.get_lines()[0].get_xdata(), [1, 2, 3, 4, 5])
     assert "best validation: 0.800 (epoch 3)" in legend
 
 

@@ -2,11 +2,15 @@
 
 import hashlib
 import shutil
+import subprocess
+import sys
+from subprocess import PIPE
 
 import numpy as np
 import pytest
 
 import kvid
+from kvid import atomic
 from kvid.weights import WeightFile, WeightSpec, register_weights, unregister_weights
 from tests.weights import mirror_path, serve
 from tests.weights.test_torch_state_dict import tiny_model, torch_state_dict
@@ -144,6 +148,26 @@ def test_a_corrupted_cached_download_is_fetched_again(mirror, tmp_path):
         model.predict(CLIP, verbose=0), reference.predict(CLIP, verbose=0)
     )
     assert len(requests) == 1
+
+
+def test_a_killed_download_or_conversion_is_redone_and_its_leftovers_removed(mirror, tmp_path):
+    data, reference, requests = mirror
+    register(data)
+    folder = tmp_path / "kvid_home" / "weights" / "r3d_18_test_set"
+    folder.mkdir(parents=True)
+    # What a download and a conversion killed part-way leave (kvid.atomic's temporary names).
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], stdout=PIPE)
+    prefix = f"{atomic.PARTIAL_PREFIX}{atomic._HOST}-{int(dead.stdout)}-000000-"
+    (folder / f"{prefix}r3d_tiny-0123.npz.partial").write_bytes(data[:100])
+    (folder / f"{prefix}r3d_18_test_set.weights.h5").write_bytes(b"\x89HDF")
+    model = tiny_model(weights="test_set")
+    np.testing.assert_array_equal(
+        model.predict(CLIP, verbose=0), reference.predict(CLIP, verbose=0)
+    )
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "r3d_18_test_set.weights.h5",
+        "r3d_tiny-0123.npz",
+    ]
 
 
 def test_named_weights_load_headless(mirror):
