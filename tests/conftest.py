@@ -6,3 +6,13 @@ them itself (e.g. AVX2-only): conftest is imported first.
 """
 
 import kvid  # noqa: F401
+
+
+def pytest_configure(config):
+    """On JAX, initial weights from numpy (see tests/jax_initializers.py)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        from tests.jax_initializers import use_numpy_initializers
+
+        use_numpy_initializers()

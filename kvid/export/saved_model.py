@@ -55,15 +55,19 @@ def resolve_preprocessing(
     Args:
         model: the model to export.
         preprocessing: a registry key, `ModelSpec` or `Preprocessing`; `None`
-            looks it up from `model.name` (a kvid model is named after its
-            registry key), then from a nested sub-model named after a registry
-            key (a kvid backbone used as a layer under the user's own head).
+            takes the one the model records (the `ClipConvention` layer every
+            kvid model has, also inside a model built on a kvid backbone and
+            after `.keras` save and load), else looks it up from `model.name`
+            or a nested sub-model named after a registry key.
 
     Raises:
         ValueError: if `preprocessing` is `None` and no registry key is found.
     """
     if preprocessing is not None:
         return get_preprocessing(preprocessing)
+    recorded = preprocessing_lib.model_preprocessing(model)
+    if recorded is not None:
+        return recorded
     keys = set(list_models())
     if model.name in keys:
         return get_preprocessing(model.name)
@@ -71,10 +75,31 @@ def resolve_preprocessing(
     if len(nested) == 1:
         return get_preprocessing(nested[0])
     raise ValueError(
-        "Cannot tell which preprocessing the model expects: its name is not a kvid registry key "
-        f"and it nests {len(nested)} kvid models ({nested}). Pass `preprocessing=` a registry "
-        "key (e.g. 'r3d_18') or a `kvid.models.Preprocessing`. "
+        "Cannot tell which preprocessing the model expects: it records none (or several), its "
+        f"name is not a kvid registry key and it nests {len(nested)} kvid models ({nested}). "
+        "Pass `preprocessing=` a registry key (e.g. 'r3d_18') or a `kvid.Preprocessing`. "
         f"Received: model.name={model.name!r}"
+    )
+
+
+def _check_tensorflow_backend(model: keras.Model) -> None:
+    """A SavedModel is a TensorFlow graph: only the TensorFlow backend traces one."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    weights = f"{model.name}.weights.h5"
+    app = (
+        f" (a registry model: `python -m apps.export --model={model.name} --weights={weights}`, "
+        "with its --classes and --alpha)"
+        if model.name in list_models()
+        else ""
+    )
+    raise RuntimeError(
+        "kvid.export writes TensorFlow SavedModels and needs the TensorFlow Keras backend. "
+        f"Received: keras.backend.backend()={backend!r}. Save the weights here with "
+        f"`model.save_weights({weights!r})` (they are the same on every backend), then export "
+        "from a process started with KERAS_BACKEND=tensorflow: build the same model, "
+        f"`model.load_weights({weights!r})`, `kvid.export.export_saved_model(model, ...)`{app}."
     )
 
 
@@ -177,6 +202,8 @@ def export_saved_model(
         The path of the written version folder.
 
     Raises:
+        RuntimeError: under a Keras backend other than TensorFlow (JAX,
+            PyTorch): save `.weights.h5` and export from a TensorFlow process.
         ValueError: for a model the export does not fit, unknown preprocessing,
             class names of the wrong length, a bad `top_k` or an existing version.
 
@@ -185,6 +212,7 @@ def export_saved_model(
         >>> kvid.export.export_saved_model(model, "saved_models/r2plus1d_18")
         'saved_models/r2plus1d_18/1'
     """
+    _check_tensorflow_backend(model)
     preprocessing = resolve_preprocessing(model, preprocessing)
     num_frames, classes = _check_classifier(model, preprocessing)
     if class_names is None and classes == 400:
