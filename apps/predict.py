@@ -1,4 +1,9 @@
-"""Top-5 labels of a video and each clip's probabilities over time (optionally a PNG plot)."""
+"""Top-5 labels of a video of any length and each clip's probabilities over time.
+
+The video is decoded once, in order, and classified as it streams, in memory
+that does not grow with its length. Optionally saves the timeline as JSON or
+CSV (`--output`) and plots it (`--plot`).
+"""
 
 from absl import app, flags
 
@@ -19,7 +24,13 @@ flags.DEFINE_string(
 flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
 flags.DEFINE_integer("size", None, "Crop side; unset: the model's input size.")
 flags.DEFINE_integer("stride", None, "Frames between clips; unset: half a clip.")
+flags.DEFINE_float("stride_seconds", None, "Seconds between clips, instead of --stride.")
+flags.DEFINE_float("fps", None, "Resample the video to this frame rate; unset: keep its frames.")
+flags.DEFINE_integer("batch_size", 8, "Clips per forward pass.")
+flags.DEFINE_string("output", None, "Also save the timeline as this .json or .csv file.")
 flags.DEFINE_string("plot", None, "Also save the timeline as this PNG file.")
+flags.DEFINE_bool("plot_thumbnails", True, "Draw a strip of the video's frames under the plot.")
+flags.DEFINE_bool("progress", True, "Show the progress (seconds and frames done) on stderr.")
 flags.mark_flag_as_required("video")
 
 
@@ -36,7 +47,13 @@ def main(argv):
             num_frames=FLAGS.num_frames,
             size=FLAGS.size,
             stride=FLAGS.stride,
+            stride_seconds=FLAGS.stride_seconds,
+            fps=FLAGS.fps,
+            batch_size=FLAGS.batch_size,
+            output_path=FLAGS.output,
             plot_path=FLAGS.plot,
+            plot_thumbnails=FLAGS.plot_thumbnails,
+            progress=FLAGS.progress,
         )
     )
 

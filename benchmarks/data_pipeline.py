@@ -9,6 +9,9 @@ the same clips with PyAV on one thread. Writes benchmarks/results/data_pipeline.
     PYTHONPATH=. python benchmarks/data_pipeline.py [--num_videos=16] [--clips=400]
 """
 
+# kvid before TensorFlow: importing it turns oneDNN on (kvid/_onednn.py).
+import kvid  # noqa: F401  # isort: skip
+
 import json
 import os
 import platform

@@ -15,12 +15,17 @@ medians after a warm-up are reported with their ratio. Results go to
 
 from __future__ import annotations
 
+# kvid before TensorFlow: importing it turns oneDNN on (kvid/_onednn.py).
+import kvid  # isort: skip
+
+import contextlib
 import datetime
 import importlib.util
 import json
 import os
 import pathlib
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -30,7 +35,6 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-import kvid
 from kvid.models import flops
 
 _MODELS = flags.DEFINE_list("models", None, "Registry keys; default: all.")
@@ -45,9 +49,22 @@ _TRAIN_FRAMES = flags.DEFINE_integer("train_frames", 8, "Frames per training cli
 _OUTPUT = flags.DEFINE_string(
     "output", "benchmarks/results/models.json", "Where the JSON results are written."
 )
+_TORCH_PYTHON = flags.DEFINE_string(
+    "torch_python",
+    None,
+    "A Python with torch and torchvision for the comparison (e.g. a separate venv's "
+    "bin/python); default: this one, if it has them.",
+)
+_ISA = flags.DEFINE_string(
+    "isa",
+    None,
+    "A note on the instruction set, recorded with what oneDNN and torch report (e.g. "
+    "'AVX-512 capped to AVX2 with ONEDNN_MAX_CPU_ISA').",
+)
 
 # kvid registry key -> torchvision.models.video builder with the same network.
 TORCHVISION = {"r3d_18": "r3d_18", "mc3_18": "mc3_18", "r2plus1d_18": "r2plus1d_18", "s3d": "s3d"}
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 # torchvision's s3d head needs clips of 13 frames or more.
 MIN_TRAIN_FRAMES = {"s3d": 16}
 
@@ -110,17 +127,57 @@ def kvid_runs(key, clip, batch, train_clip):
     return model, forward_run, train_run
 
 
+def cpu_info():
+    """The CPU, its vector extensions, and the ISA oneDNN dispatches to (from its own log)."""
+    flags_line = model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = value.strip()
+            if key.strip() == "flags" and not flags_line:
+                flags_line = value
+    present = set(flags_line.split())
+    extensions = [
+        name
+        for name in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+        if name in present
+    ]
+    # oneDNN names the ISA it runs on in its verbose log; TensorFlow has no other way to ask.
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import kvid, tensorflow as tf; "
+            "tf.nn.conv2d(tf.ones((1, 8, 8, 8)), tf.ones((3, 3, 8, 8)), 1, 'SAME').numpy()",
+        ],
+        env={**os.environ, "ONEDNN_VERBOSE": "1", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    isa = re.search(r"onednn_verbose,[^\n]*,cpu,isa:([^\n]+)", probe.stdout)
+    return {
+        "cpu": model or platform.processor() or platform.machine(),
+        "extensions": extensions,
+        "onednn_isa": isa and isa.group(1).strip(),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "note": _ISA.value,
+    }
+
+
 class TorchWorker:
     """A torchvision process (benchmarks/torch_worker.py) timing one model at a time."""
 
-    def __init__(self):
+    def __init__(self, python):
         self.process = subprocess.Popen(
-            [sys.executable, str(pathlib.Path(__file__).with_name("torch_worker.py"))],
+            [python, str(pathlib.Path(__file__).with_name("torch_worker.py"))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        self.version = None
+        self.version = self.cpu_capability = None
 
     def ask(self, request):
         """Sends one request line and returns the worker's answer."""
@@ -130,7 +187,7 @@ class TorchWorker:
 
     def runs(self, key, clip, batch, train_clip):
         """Callables timing the counterpart of `key`'s forward and training step."""
-        self.version = self.ask(
+        answer = self.ask(
             {
                 "build": TORCHVISION[key],
                 "batch": batch,
@@ -138,7 +195,8 @@ class TorchWorker:
                 "train_clip": list(train_clip),
                 "train_batch": _TRAIN_BATCH.value,
             }
-        )["torch"]
+        )
+        self.version, self.cpu_capability = answer["torch"], answer.get("cpu_capability")
         return tuple(
             lambda run=run: self.ask({"run": run})["seconds"] for run in ("forward", "train")
         )
@@ -146,9 +204,11 @@ class TorchWorker:
 
 def torch_worker():
     """A `TorchWorker`, or None where torch and torchvision are not installed."""
+    if _TORCH_PYTHON.value:
+        return TorchWorker(_TORCH_PYTHON.value)
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
         return None
-    return TorchWorker()
+    return TorchWorker(sys.executable)
 
 
 def benchmark(key, batches, peak, worker):
@@ -215,29 +275,38 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     keys = _MODELS.value or kvid.models.list_models()
     batches = [int(b) for b in _BATCHES.value]
+    load_at_start = os.getloadavg()
+    cpu = cpu_info()
+    print(f"CPU: {json.dumps(cpu)}; load average {load_at_start}", flush=True)
     peak = matmul_peak_gflops()
     print(f"float32 matmul peak: {peak:.0f} GFLOP/s", flush=True)
     worker = torch_worker()
-    results = [benchmark(key, batches, peak, worker) for key in keys]
-    report = {
-        "date": datetime.date.today().isoformat(),
-        "command": " ".join(["python", "benchmarks/models.py", *sys.argv[1:]]),
-        "machine": {
-            "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "load_average_at_end": os.getloadavg(),
-        },
-        "versions": {
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "torch": worker and worker.version,
-        },
-        "matmul_peak_gflops": peak,
-        "results": results,
-    }
-    output = pathlib.Path(_OUTPUT.value)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=1))
+    results = []
+    for key in keys:
+        results.append(benchmark(key, batches, peak, worker))
+        # Written after every model, so a run cut short keeps what it measured.
+        report = {
+            "date": datetime.date.today().isoformat(),
+            "command": " ".join(["python", "benchmarks/models.py", *sys.argv[1:]]),
+            "machine": {
+                **cpu,
+                "torch_cpu_capability": worker and worker.cpu_capability,
+                "cores": os.cpu_count(),
+                "load_average_at_start": load_at_start,
+                "load_average_at_end": os.getloadavg(),
+            },
+            "versions": {
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+                "torch": worker and worker.version,
+            },
+            "matmul_peak_gflops": peak,
+            "complete": len(results) == len(keys),
+            "results": results,
+        }
+        output = pathlib.Path(_OUTPUT.value)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=1))
     print(markdown(results))
 
 

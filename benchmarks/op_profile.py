@@ -11,6 +11,9 @@ ops at once, so they can add up to more than the wall time. The raw trace is
 kept under `--logdir` for TensorBoard's profile plugin.
 """
 
+# kvid before TensorFlow: importing it turns oneDNN on (kvid/_onednn.py).
+import kvid  # isort: skip
+
 import collections
 import pathlib
 import re
@@ -23,9 +26,8 @@ import tensorflow as tf
 from absl import app, flags
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-import kvid
-
 _MODEL = flags.DEFINE_string("model", "r3d_18", "Registry key.")
+_ALPHA = flags.DEFINE_float("alpha", None, "Width multiplier (the main job: s3dg at 0.25).")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "forward"], "What to trace.")
 _BATCH = flags.DEFINE_integer("batch", 4, "Clips per step.")
 _FRAMES = flags.DEFINE_integer("frames", 8, "Frames per clip.")
@@ -73,7 +75,8 @@ def op_events(logdir):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    model = kvid.get_model(_MODEL.value, classifier_activation=None)
+    kwargs = {} if _ALPHA.value is None else {"alpha": _ALPHA.value}
+    model = kvid.get_model(_MODEL.value, classifier_activation=None, **kwargs)
     shape = (_BATCH.value, _FRAMES.value, _SIZE.value, _SIZE.value, 3)
     run = step_function(model, np.random.default_rng(0).random(shape, "float32"))
     run(), run()

@@ -46,7 +46,10 @@ def main():
         request = json.loads(line)
         if "build" in request:
             runs = build(request)
-            answer = {"torch": torch.__version__}
+            answer = {
+                "torch": torch.__version__,
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            }
         else:
             start = time.perf_counter()
             runs[request["run"]]()

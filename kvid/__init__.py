@@ -1,13 +1,20 @@
 """kvid: 3D-CNN video classifiers for Keras 3, exact against their references."""
 
-from kvid import data, export, models, weights
-from kvid.models import (
+# First, before anything imports TensorFlow: oneDNN's kernels on every x86 CPU.
+from kvid import _onednn
+
+_onednn.configure()
+
+from kvid import data, export, models, preprocessing, weights  # noqa: E402
+from kvid.models import (  # noqa: E402
+    DGP3D,
     FR2D18,
     I3D,
     MC2_18,
     MC3_18,
     MC4_18,
     MC5_18,
+    P3D,
     R2D18,
     R3D18,
     R3D34,
@@ -24,11 +31,14 @@ from kvid.models import (
     list_models,
     preprocess_input,
 )
+from kvid.preprocessing import Preprocessing  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DGP3D",
     "I3D",
+    "P3D",
     "S3D",
     "S3DG",
     "FR2D18",
@@ -45,6 +55,7 @@ __all__ = [
     "RMC5_18",
     "R2Plus1D18",
     "R2Plus1D34",
+    "Preprocessing",
     "__version__",
     "data",
     "decode_predictions",
@@ -53,5 +64,6 @@ __all__ = [
     "list_models",
     "models",
     "preprocess_input",
+    "preprocessing",
     "weights",
 ]

@@ -77,3 +77,15 @@ def reference_model(name, fixture):
 
 def max_error(actual, expected):
     return float(np.max(np.abs(np.asarray(actual, np.float64) - expected)))
+
+
+def assert_close_to_scale(actual, expected, tolerance):
+    """`max|actual - expected| <= tolerance * max|expected|`, as the parity tests compare.
+
+    An elementwise `rtol`/`atol` holds or not depending on the CPU's summation
+    order (oneDNN's or Eigen's kernels, AVX2 or AVX-512): an element that nearly
+    cancels keeps the absolute error of the large terms it summed.
+    """
+    expected = np.asarray(expected, np.float64)
+    error, scale = max_error(actual, expected), float(np.abs(expected).max())
+    assert error <= tolerance * scale, f"max error {error:.3g} > {tolerance:g} * {scale:.3g}"

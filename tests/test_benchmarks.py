@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 
 from tests.apps import run_python
 
@@ -26,6 +27,10 @@ def test_models_benchmark_writes_its_json_and_table(tmp_path):
     assert result["model"] == "r2d_18"
     assert result["runs"][0]["kvid_forward_s"] > 0 and result["runs"][0]["kvid_train_step_s"] > 0
     assert "| r2d_18 | 8x112x112 | 1 |" in stdout
+    machine = report["machine"]
+    assert machine["cpu"] and len(machine["load_average_at_start"]) == 3
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert "avx2" in machine["extensions"] and machine["onednn_isa"]  # e.g. "Intel AVX2"
 
 
 def test_op_profile_lists_op_types_and_convolution_layers():

@@ -1,13 +1,7 @@
 """Video input pipelines: decoding, clip sampling, clip-consistent augmentation, datasets."""
 
 from kvid.data import augment, decode, pipeline, sampling, sources, tfrecord
-from kvid.data.augment import (
-    ClipAugmentation,
-    center_crop,
-    normalize,
-    random_short_side_crop,
-    three_crops,
-)
+from kvid.data.augment import ClipAugmentation
 from kvid.data.decode import (
     VideoDecodeError,
     VideoInfo,
@@ -30,6 +24,14 @@ from kvid.data.tfrecord import (
     video_dataset_from_tfrecords,
     write_tfrecords,
 )
+from kvid.preprocessing import (
+    center_crop,
+    normalize,
+    random_crop,
+    random_resized_crop,
+    resize,
+    three_crops,
+)
 
 __all__ = [
     "ClipAugmentation",
@@ -47,9 +49,11 @@ __all__ = [
     "normalize",
     "pipeline",
     "probe",
-    "random_short_side_crop",
+    "random_crop",
+    "random_resized_crop",
     "read_annotations",
     "read_video",
+    "resize",
     "sampling",
     "sources",
     "tfrecord",

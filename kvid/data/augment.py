@@ -1,18 +1,15 @@
-"""Clip-consistent augmentation, crops and per-model normalisation, on `[T, H, W, C]` clips.
+"""Clip-consistent augmentation with Keras image preprocessing layers, on `[T, H, W, C]` clips.
 
 Clips are float32 pixels in `[0, 255]` while augmented (the default
-`value_range` of Keras' preprocessing layers); `normalize` maps them to a
-model's convention last. Randomness comes only from the `[2]` stateless seed
-passed with each clip, so the same seed gives the same clip.
+`value_range` of Keras' preprocessing layers), between the crop and the
+normalisation of `kvid.preprocessing`. Randomness comes only from the `[2]`
+stateless seed passed with each clip, so the same seed gives the same clip.
 """
 
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
-
-from kvid.models.registry import get_preprocessing
 
 
 class _ClipSeed(keras.random.SeedGenerator):
@@ -97,98 +94,3 @@ def _apply_once(layer, clip, seed):
     finally:
         del layer._get_seed_generator
         layer.backend.reset()
-
-
-def _resize(clip, size):
-    return tf.image.resize(tf.cast(clip, tf.float32), size, method="bilinear")
-
-
-def _window(height, width, size, short_side):
-    """Source window (h, w) that becomes `size` once the short side is scaled to `short_side`."""
-    short = tf.cast(tf.minimum(height, width), tf.float32)
-    scale = tf.cast(short_side, tf.float32) / short
-    win_h = tf.minimum(tf.cast(tf.math.ceil(size[0] / scale), tf.int32), height)
-    win_w = tf.minimum(tf.cast(tf.math.ceil(size[1] / scale), tf.int32), width)
-    return win_h, win_w
-
-
-def random_short_side_crop(clip, seed, size, short_side_range):
-    """Training crop: random short-side scale, then a random `size` crop; one draw per clip.
-
-    Equivalent to resizing the short side to a random length in
-    `short_side_range` and cropping `size` at a random place, but crops first
-    so only the kept pixels are resized.
-
-    Args:
-        clip: `[T, H, W, C]`.
-        seed: `[2]` stateless seed.
-        size: `(height, width)` of the output.
-        short_side_range: inclusive `(low, high)` short side in pixels.
-
-    Returns:
-        float32 `[T, size[0], size[1], C]`.
-    """
-    shape = tf.shape(clip)
-    height, width = shape[1], shape[2]
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
-    low, high = short_side_range
-    short_side = tf.random.stateless_uniform([], seeds[0], float(low), float(high) + 1e-3)
-    win_h, win_w = _window(height, width, size, short_side)
-    top = tf.random.stateless_uniform([], seeds[1], 0, height - win_h + 1, dtype=tf.int32)
-    left = tf.random.stateless_uniform([], seeds[2], 0, width - win_w + 1, dtype=tf.int32)
-    crop = clip[:, top : top + win_h, left : left + win_w]
-    return _resize(crop, size)
-
-
-def center_crop(clip, size, short_side):
-    """Evaluation crop: short side scaled to `short_side`, then the central `size` crop.
-
-    Returns:
-        float32 `[T, size[0], size[1], C]`.
-    """
-    return _crops(clip, size, short_side, positions=(0.5,))[0]
-
-
-def three_crops(clip, size, short_side):
-    """Three `size` crops along the long side (start, centre, end), for 3-crop testing.
-
-    Returns:
-        float32 `[3, T, size[0], size[1], C]`.
-    """
-    return _crops(clip, size, short_side, positions=(0.0, 0.5, 1.0))
-
-
-def _crops(clip, size, short_side, positions):
-    shape = tf.shape(clip)
-    height, width = shape[1], shape[2]
-    win_h, win_w = _window(height, width, size, short_side)
-    crops = []
-    for position in positions:
-        # Slide along the long side; the short side is centred.
-        along_h = position if height > width else 0.5
-        along_w = position if width >= height else 0.5
-        top = tf.cast(tf.round(along_h * tf.cast(height - win_h, tf.float32)), tf.int32)
-        left = tf.cast(tf.round(along_w * tf.cast(width - win_w, tf.float32)), tf.int32)
-        crops.append(_resize(clip[:, top : top + win_h, left : left + win_w], size))
-    return tf.stack(crops)
-
-
-def normalize(clips, model):
-    """Maps `[0, 255]` pixels to `model`'s input convention (its registry `Preprocessing`).
-
-    The same formula as `kvid.models.preprocess_input`, in TF ops so it runs
-    inside `tf.data` whichever Keras backend is active.
-
-    Args:
-        clips: `[..., C]` pixels in `[0, 255]`.
-        model: a registry key (e.g. `"r2plus1d_18"`), a `ModelSpec` or a `Preprocessing`.
-
-    Returns:
-        float32 tensor of the same shape.
-    """
-    convention = get_preprocessing(model)
-    low, high = convention.pixel_range
-    x = tf.cast(clips, tf.float32) * ((high - low) / 255.0) + low
-    mean = np.asarray(convention.mean, np.float32)
-    std = np.asarray(convention.std, np.float32)
-    return (x - mean) / std

@@ -60,3 +60,71 @@ def write_video(
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def write_long_video(
+    path: str,
+    seconds: float,
+    height: int = 1080,
+    width: int = 1920,
+    fps: int = 30,
+    segment_seconds: float = 10.0,
+) -> str:
+    """Writes a long synthetic H.264 video quickly (benchmarks and memory tests).
+
+    `segment_seconds` of a square crossing a gradient (cheap to encode at the
+    `ultrafast` preset) are encoded once, with a keyframe at the start of the
+    segment; the segment's packets are then copied with shifted timestamps
+    until the video lasts `seconds`. Writing an hour of 1080p costs the
+    encoding of one segment plus the copying, and decoding it costs what any
+    H.264 stream of that resolution does.
+
+    Args:
+        path: the output `.mp4` (or `.mkv`) file.
+        seconds: its duration.
+        height: frame height.
+        width: frame width.
+        fps: frames per second (an int, so segments join exactly).
+        segment_seconds: length of the encoded part that repeats.
+
+    Returns:
+        `path`.
+    """
+    segment = max(1, min(round(segment_seconds * fps), round(seconds * fps)))
+    total = max(1, round(seconds * fps))
+    rows = np.linspace(0, 160, height, dtype=np.float32)[:, None]
+    columns = np.linspace(0, 80, width, dtype=np.float32)[None, :]
+    channels = [rows + columns, 120 - rows / 2 + columns, 200 - columns + 0 * rows]
+    background = np.stack(channels, -1).astype(np.uint8)
+    side = max(height // 6, 2)
+    time_base = Fraction(1, fps)
+    packets = []
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = segment
+        for i in range(segment):
+            image = background.copy()
+            top = int((height - side) * (0.5 + 0.4 * np.sin(2 * np.pi * i / segment)))
+            left = int((width - side) * i / max(segment - 1, 1))
+            image[top : top + side, left : left + side] = (255, 255, 255)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = i, time_base
+            for packet in stream.encode(frame):
+                packets.append(packet)
+        packets.extend(stream.encode())
+        # Encoder packets count frames (time base 1 / fps); the muxer rescales copies.
+        first = packets[0].pts
+        for repeat in range(-(-total // segment)):
+            offset = repeat * segment - first
+            for packet in packets:
+                # The last segment may be partial: drop frames past the wanted length.
+                if packet.pts is None or packet.pts + offset >= total:
+                    continue
+                copy = av.Packet(bytes(packet))
+                copy.pts, copy.dts = packet.pts + offset, packet.dts + offset
+                copy.time_base = packet.time_base
+                copy.is_keyframe = packet.is_keyframe
+                copy.stream = stream
+                container.mux(copy)
+    return path

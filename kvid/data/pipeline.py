@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from kvid import preprocessing as preprocessing_lib
 from kvid.data import augment as augment_lib
 from kvid.data import sampling as sampling_lib
 from kvid.data.decode import VideoDecodeError, decode_frames
@@ -45,35 +46,44 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 @dataclasses.dataclass(frozen=True)
 class ClipConfig:
-    """How clips are sampled, cropped, augmented and normalised.
+    """How clips are sampled, resized, cropped, augmented and normalised.
+
+    The spatial transform is a `kvid.preprocessing.Preprocessing`: that of
+    `model` when one is named (so evaluation views are exactly what the
+    model's exported serving graph computes), else a short-side resize to
+    `8/7 * min(image_size)` (128 for 112, 256 for 224) and no normalisation.
 
     Attributes:
         num_frames: frames per clip.
         frame_step: step between frames, or an inclusive `(low, high)` range
             drawn per clip in training (speed augmentation).
         sampling: `"consecutive"` or `"uniform"` (TSN segments).
-        image_size: `(height, width)` of the crops.
+        image_size: `(height, width)` of the crops; `None`: the crop of
+            `model`'s convention, or `(112, 112)` without a model. With a
+            model it must match that convention's crop.
         fps: resample videos to this frame rate before sampling (`None`: keep).
-        short_side_range: training short-side scale jitter before the random
-            crop; default `(8/7, 10/7) * min(image_size)` (128-160 for 112).
-        eval_short_side: short side before the evaluation centre / 3 crops;
-            default `8/7 * min(image_size)` (128 for 112, 256 for 224).
+        scale_range: training scale jitter: the resized frame is scaled by a
+            factor drawn in this inclusive range before the random crop
+            (default `(1, 1.25)`: short side 128-160 for a 112 crop).
+            `(1, 1)` with a centre crop is the evaluation transform.
         augment: extra augmentation in training: `True` (horizontal flip),
             `False`/`None`, a Keras image preprocessing layer, a list of them
             (each draws once per clip), or a callable `(clip, seed) -> clip`.
-        model: registry key whose normalisation to apply; `None` keeps pixels
-            as float32 in `[0, 255]` (then use `kvid.preprocess_input`).
+        model: registry key, `ModelSpec` or `Preprocessing` whose resize, crop
+            and normalisation to apply; `None` keeps pixels as float32 in
+            `[0, 255]` (then use `kvid.preprocess_input`).
+        preprocessing: the resulting `Preprocessing` (derived, not an argument).
     """
 
     num_frames: int = 16
     frame_step: int | tuple[int, int] = 1
     sampling: str = "consecutive"
-    image_size: tuple[int, int] = (112, 112)
+    image_size: tuple[int, int] | None = None
     fps: float | None = None
-    short_side_range: tuple[float, float] | None = None
-    eval_short_side: float | None = None
+    scale_range: tuple[float, float] = (1.0, 1.25)
     augment: object = True
     model: object = None
+    preprocessing: preprocessing_lib.Preprocessing = dataclasses.field(init=False)
 
     def __post_init__(self):
         if self.num_frames < 1:
@@ -84,17 +94,38 @@ class ClipConfig:
                 f"`sampling` must be one of {sampling_lib.SAMPLINGS}. "
                 f"Received: sampling={self.sampling!r}"
             )
-        size = tuple(int(s) for s in self.image_size)
-        if len(size) != 2 or min(size) < 1:
+        low, high = self.scale_range
+        if not 0 < low <= high:
             raise ValueError(
-                f"`image_size` must be (height, width). Received: image_size={self.image_size}"
+                "`scale_range` must be (low, high) with 0 < low <= high. "
+                f"Received: scale_range={self.scale_range}"
             )
-        object.__setattr__(self, "image_size", size)
-        short = min(size)
-        if self.short_side_range is None:
-            object.__setattr__(self, "short_side_range", (short * 8 / 7, short * 10 / 7))
-        if self.eval_short_side is None:
-            object.__setattr__(self, "eval_short_side", short * 8 / 7)
+        size = None
+        if self.image_size is not None:
+            size = tuple(int(s) for s in self.image_size)
+            if len(size) != 2 or min(size) < 1:
+                raise ValueError(
+                    f"`image_size` must be (height, width). Received: image_size={self.image_size}"
+                )
+        if self.model is None:
+            size = size or (112, 112)
+            convention = preprocessing_lib.Preprocessing(
+                num_frames=self.num_frames,
+                crop_size=size,
+                resize=round(min(size) * 8 / 7),
+                pixel_range=(0.0, 255.0),
+            )
+        else:
+            convention = preprocessing_lib.get_preprocessing(self.model)
+            if size is not None and size != convention.crop_shape:
+                raise ValueError(
+                    f"`image_size` {size} differs from the crop {convention.crop_shape} of the "
+                    "model's preprocessing, which its export would use: leave `image_size` unset, "
+                    "or pass `model=` a `Preprocessing` with the crop and resize you want. "
+                    f"Received: image_size={self.image_size}, model={self.model!r}"
+                )
+        object.__setattr__(self, "image_size", convention.crop_shape)
+        object.__setattr__(self, "preprocessing", convention)
 
     def augmentation(self):
         """The training augmentation as a `(clip, seed) -> clip` callable, or `None`."""
@@ -120,14 +151,14 @@ def _seeds(seed):
 
 
 def finish_training_clip(frames, seed, config: ClipConfig, augmentation=None):
-    """Crops, augments and normalises one decoded training clip `uint8 [T, H, W, 3]`.
+    """Resizes, crops, augments and normalises one decoded training clip `uint8 [T, H, W, 3]`.
 
     `augmentation` is `config.augmentation()`, made once outside the traced
     function (Keras layers create their seed variables when constructed).
     """
     crop_seed, augment_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    clip = augment_lib.random_short_side_crop(
-        frames, crop_seed, config.image_size, config.short_side_range
+    clip = preprocessing_lib.random_resized_crop(
+        frames, config.preprocessing, crop_seed, config.scale_range
     )
     if augmentation is not None:
         clip = augmentation(clip, augment_seed)
@@ -135,24 +166,30 @@ def finish_training_clip(frames, seed, config: ClipConfig, augmentation=None):
 
 
 def finish_eval_views(frames, config: ClipConfig, num_crops: int):
-    """Crops and normalises `[K, T, H, W, 3]` frames into `[K * num_crops, T, h, w, 3]` views."""
+    """Resizes, crops and normalises `[K, T, H, W, 3]` frames into `[K * num_crops, T, h, w, 3]`.
+
+    With one crop, each view is `kvid.preprocessing.preprocess_frames` of its
+    clip: what the model's exported `serving_default` computes.
+    """
     if num_crops not in (1, 3):
         raise ValueError(f"`num_crops` must be 1 or 3. Received: num_crops={num_crops}")
-    shape = tf.shape(frames)
-    flat = tf.reshape(frames, tf.concat([[-1], shape[2:]], 0))  # [K*T, H, W, 3]
+    convention = config.preprocessing
+    resized = preprocessing_lib.resize(frames, convention)
     if num_crops == 1:
-        views = augment_lib.center_crop(flat, config.image_size, config.eval_short_side)[None]
+        views = preprocessing_lib.center_crop(resized, convention.crop_shape)
     else:
-        views = augment_lib.three_crops(flat, config.image_size, config.eval_short_side)
-    height, width = config.image_size
-    views = tf.reshape(views, [num_crops, shape[0], shape[1], height, width, 3])
-    views = tf.reshape(tf.transpose(views, [1, 0, 2, 3, 4, 5]), [-1, shape[1], height, width, 3])
+        # [3, K, T, h, w, 3] -> clip-major [K * 3, T, h, w, 3].
+        crops = preprocessing_lib.three_crops(resized, convention.crop_shape)
+        shape = tf.shape(crops)
+        crops = tf.transpose(crops, [1, 0, 2, 3, 4, 5])
+        views = tf.reshape(crops, tf.concat([[-1], shape[2:]], 0))
+    height, width = convention.crop_shape
+    views = tf.ensure_shape(views, [None, None, height, width, 3])
     return _normalize(views, config)
 
 
 def _normalize(clip, config):
-    clip = tf.cast(clip, tf.float32)
-    return clip if config.model is None else augment_lib.normalize(clip, config.model)
+    return preprocessing_lib.normalize(clip, config.preprocessing)
 
 
 def encode_labels(labels, label_mode, num_classes):
@@ -401,7 +438,7 @@ def video_dataset_from_directory(
     label_mode: str | None = "int",
     class_names=None,
     batch_size: int | None = 32,
-    image_size: tuple[int, int] = (112, 112),
+    image_size: tuple[int, int] | None = None,
     shuffle: bool = True,
     seed: int | None = None,
     validation_split: float | None = None,
@@ -413,6 +450,7 @@ def video_dataset_from_directory(
     fps: float | None = None,
     clips_per_video: int = 1,
     augment=True,
+    scale_range: tuple[float, float] = (1.0, 1.25),
     model=None,
     on_error: str = "raise",
 ):
@@ -433,7 +471,7 @@ def video_dataset_from_directory(
         label_mode: `"int"`, `"categorical"`, `"binary"` or `None` (clips only).
         class_names: the class subdirectories to use, in label order.
         batch_size: clips per batch; `None` for unbatched clips.
-        image_size: `(height, width)` of the clips.
+        image_size: `(height, width)` of the clips; `None`: `model`'s crop, else 112x112.
         shuffle: shuffle the videos (every epoch).
         seed: seeds the split, shuffling and every random draw.
         validation_split: fraction of videos held out.
@@ -446,8 +484,12 @@ def video_dataset_from_directory(
         clips_per_video: training clips drawn per video per epoch.
         augment: `True` (horizontal flip), `False`, Keras image preprocessing
             layer(s) (applied with one draw per clip), or `(clip, seed) -> clip`.
-        model: registry key (e.g. `"r2plus1d_18"`) whose normalisation to
-            apply; `None` keeps float32 pixels in `[0, 255]`.
+        scale_range: training scale jitter of the resized frames before the
+            random crop; `(1, 1)`: the evaluation resize.
+        model: registry key (e.g. `"r2plus1d_18"`), `ModelSpec` or
+            `Preprocessing` whose resize, crop and normalisation to apply (the
+            validation clips are then exactly the exported model's input);
+            `None` keeps float32 pixels in `[0, 255]`.
         on_error: `"raise"` or `"skip"` for unreadable videos.
 
     Returns:
@@ -463,7 +505,14 @@ def video_dataset_from_directory(
     if not examples:
         raise ValueError(f"No videos found in directory {directory!r}.")
     config = ClipConfig(
-        num_frames, frame_step, sampling, image_size, fps, augment=augment, model=model
+        num_frames,
+        frame_step,
+        sampling,
+        image_size,
+        fps,
+        scale_range=scale_range,
+        augment=augment,
+        model=model,
     )
     return _datasets_from_examples(
         examples,
@@ -486,7 +535,7 @@ def video_dataset_from_annotations(
     label_mode: str | None = "int",
     class_names=None,
     batch_size: int | None = 32,
-    image_size: tuple[int, int] = (112, 112),
+    image_size: tuple[int, int] | None = None,
     shuffle: bool = True,
     seed: int | None = None,
     *,
@@ -498,6 +547,7 @@ def video_dataset_from_annotations(
     fps: float | None = None,
     clips_per_video: int = 1,
     augment=True,
+    scale_range: tuple[float, float] = (1.0, 1.25),
     model=None,
     on_error: str = "raise",
 ):
@@ -514,7 +564,14 @@ def video_dataset_from_annotations(
     """
     examples, class_names = read_annotations(annotation_file, root, class_names, label_offset)
     config = ClipConfig(
-        num_frames, frame_step, sampling, image_size, fps, augment=augment, model=model
+        num_frames,
+        frame_step,
+        sampling,
+        image_size,
+        fps,
+        scale_range=scale_range,
+        augment=augment,
+        model=model,
     )
     _check_label_mode(label_mode, class_names)
     return _labelled_dataset(
@@ -539,7 +596,7 @@ def video_evaluation_dataset(
     class_names=None,
     root: str | None = None,
     label_offset: int = 0,
-    image_size: tuple[int, int] = (112, 112),
+    image_size: tuple[int, int] | None = None,
     num_frames: int = 16,
     frame_step: int = 1,
     sampling: str = "consecutive",
@@ -562,12 +619,13 @@ def video_evaluation_dataset(
         class_names: as in `video_dataset_from_directory` / `read_annotations`.
         root: for annotation files, the directory their paths are under.
         label_offset: for annotation files with 1-based integer labels.
-        image_size: `(height, width)` of the crops.
+        image_size: `(height, width)` of the crops; `None`: `model`'s crop, else 112x112.
         num_frames: frames per clip.
         frame_step: step between frames.
         sampling: `"consecutive"` or `"uniform"`.
         fps: resample the videos to this rate first.
-        model: registry key for normalisation, or `None` for `[0, 255]` pixels.
+        model: registry key or `Preprocessing` whose resize, crop and normalisation to
+            apply, or `None` for `[0, 255]` pixels.
         on_error: `"raise"` or `"skip"`.
 
     Returns:
@@ -593,20 +651,31 @@ def video_evaluation_dataset(
         )
     )
 
-    def load(i, count, label, video_id):
+    def clips(i, count, label, video_id):
         indices = sampling_lib.multi_clip_indices(
             count, config.num_frames, config.frame_step, config.sampling, num_clips
         )
-        frames, ok = decoder.map_fn(i, indices)
-        return frames, label, video_id, ok
+        return tf.data.Dataset.from_tensor_slices(indices).map(
+            lambda clip: (i, clip, label, video_id)
+        )
 
-    def finish(frames, label, video_id, ok):
-        del ok
-        return finish_eval_views(frames, config, num_crops), label, video_id
+    def load(i, clip, label, video_id):
+        # One clip at a time: full-size frames of one clip, not of all of a long
+        # video's clips (100 clips of 1080p would be 10 GB), are ever in memory.
+        frames, ok = decoder.map_fn(i, clip[None])
+        return finish_eval_views(frames, config, num_crops), label, video_id, ok
 
-    ds = ds.map(load, num_parallel_calls=AUTOTUNE)
+    def join(views, label, video_id, ok):
+        shape = tf.shape(views)  # [num_clips, num_crops, T, h, w, 3]
+        views = tf.reshape(views, tf.concat([[-1], shape[2:]], 0))
+        height, width = config.preprocessing.crop_shape
+        views = tf.ensure_shape(views, [num_clips * num_crops, config.num_frames, height, width, 3])
+        return views, label[0], video_id[0], tf.reduce_all(ok)
+
+    # Clips keep their order, so each batch of `num_clips` is one video's, clip-major.
+    ds = ds.flat_map(clips).map(load, num_parallel_calls=AUTOTUNE).batch(num_clips).map(join)
     if on_error == "skip":
-        ds = ds.filter(lambda frames, label, video_id, ok: ok)
-    ds = ds.map(finish, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+        ds = ds.filter(lambda views, label, video_id, ok: ok)
+    ds = ds.map(lambda views, label, video_id, ok: (views, label, video_id)).prefetch(AUTOTUNE)
     ds.class_names = class_names
     return ds

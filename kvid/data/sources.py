@@ -55,10 +55,13 @@ def list_videos(directory: str) -> list[str]:
     """Video files and frame folders under `directory`, recursively, sorted.
 
     A folder that directly holds image files is one video (its frames); other
-    folders are searched. Files without a video extension are ignored.
+    folders are searched. Files without a video extension are ignored, and so
+    are hidden ones (a writer's temporary file, macOS' `._` files).
     """
     found = []
     for name in sorted(os.listdir(directory)):
+        if name.startswith("."):
+            continue
         path = os.path.join(directory, name)
         if os.path.isdir(path):
             found += [path] if is_frame_folder(path) else list_videos(path)
@@ -86,8 +89,11 @@ def index_directory(directory: str, labels="inferred", class_names=None):
     if not os.path.isdir(directory):
         raise ValueError(f"`directory` must be a directory. Received: directory={directory!r}")
     if labels == "inferred":
+        # Hidden folders are not classes, as in Keras.
         subdirs = sorted(
-            d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d))
+            d
+            for d in os.listdir(directory)
+            if os.path.isdir(os.path.join(directory, d)) and not d.startswith(".")
         )
         if class_names is None:
             class_names = subdirs

@@ -19,8 +19,10 @@ import dataclasses
 import json
 import os
 
+import keras
 import numpy as np
 
+from kvid import atomic
 from kvid.data import encode
 
 CLASS_NAMES = (
@@ -212,6 +214,15 @@ def make_clip(label: int, seed, num_frames: int = 16, size: int = 64) -> np.ndar
     return render(sample_scene(label, seed, num_frames, size))
 
 
+def read_manifest(directory: str | os.PathLike) -> dict | None:
+    """The arguments `directory` was written with by `write_dataset`, or `None` if it was not."""
+    manifest = os.path.join(os.fspath(directory), _MANIFEST)
+    if not os.path.exists(manifest):
+        return None
+    with open(manifest) as f:
+        return json.load(f)
+
+
 def write_dataset(
     directory: str | os.PathLike,
     *,
@@ -221,6 +232,7 @@ def write_dataset(
     size: int = 64,
     seed: int = 0,
     fps: float = 15.0,
+    verbose: bool = True,
 ) -> dict[str, str]:
     """Writes the synthetic dataset as `directory/<split>/<class_name>/<index>.mp4`.
 
@@ -236,6 +248,8 @@ def write_dataset(
         size: frame height and width in pixels (even).
         seed: the dataset seed; splits use disjoint seeds derived from it.
         fps: the frame rate stored in the files.
+        verbose: show a progress bar while videos are written (about a minute
+            for the default 4000).
 
     Returns:
         `{"train": path, "validation": path}`, the class-per-folder roots.
@@ -267,15 +281,30 @@ def write_dataset(
             f"asked for {config}. Use another directory or delete it."
         )
     counts = {"train": train_per_class, "validation": validation_per_class}
+    total = len(CLASS_NAMES) * sum(counts.values())
+    progress = None
+    if verbose:
+        print(f"Writing the built-in dataset ({total} videos) to {directory}", flush=True)
+        # One line a second where the output is not a terminal (a log), in place where it is.
+        progress = keras.utils.Progbar(total, interval=1.0, unit_name="video")
+    written = 0
     for split, root in roots.items():
         for label, name in enumerate(CLASS_NAMES):
             os.makedirs(os.path.join(root, name), exist_ok=True)
             for index in range(counts[split]):
                 clip = make_clip(label, (seed, SPLITS[split], index, label % 2), num_frames, size)
-                encode.write_video(
-                    os.path.join(root, name, f"{index:05d}.mp4"), clip, fps, options=_X264
-                )
-    # Written last, so an interrupted run is redone rather than trusted.
-    with open(manifest, "w") as f:
+                # Each video appears whole: a folder read before the manifest exists
+                # never meets a torn file.
+                path = os.path.join(root, name, f"{index:05d}.mp4")
+                with atomic.atomic_path(path, durable=False, keep_extension=True) as temporary:
+                    encode.write_video(temporary, clip, fps, options=_X264)
+                written += 1
+                if progress:
+                    progress.update(written)
+    # Written last, after the videos reach the disk (one sync for all of them), so an
+    # interrupted run is redone rather than trusted.
+    if hasattr(os, "sync"):
+        os.sync()
+    with atomic.atomic_file(manifest) as f:
         json.dump(config, f)
     return roots

@@ -13,6 +13,7 @@ next to the shards lists the class names in label order.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
@@ -20,6 +21,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from kvid import atomic
 from kvid.data import pipeline
 from kvid.data import sampling as sampling_lib
 from kvid.data.decode import VideoDecodeError, decode_frames, frame_positions, probe
@@ -30,6 +32,9 @@ LABEL_KEY = "clip/label/index"
 LABEL_TEXT_KEY = "clip/label/text"
 MEDIA_ID_KEY = "clip/media_id"
 CLASS_NAMES_FILE = "class_names.txt"
+# Frames decoded per call when encoding a video: each call seeks back to a keyframe, so
+# a long stretch keeps that cost small (at most a GOP per stretch).
+DECODE_STRETCH = 300
 
 
 def _bytes(values):
@@ -70,8 +75,12 @@ def encode_video(
     """
     info = probe(example.path)
     positions = frame_positions(info, fps=fps, start=example.start, end=example.end)
-    frames = decode_frames(info, positions, size=_resize_short_side(info, short_side))
-    jpegs = [tf.io.encode_jpeg(frame, quality=quality).numpy() for frame in frames]
+    size = _resize_short_side(info, short_side)
+    jpegs = []
+    # A stretch at a time: a long video's decoded frames never all wait for their JPEGs.
+    for first in range(0, len(positions), DECODE_STRETCH):
+        frames = decode_frames(info, positions[first : first + DECODE_STRETCH], size=size)
+        jpegs += [tf.io.encode_jpeg(frame, quality=quality).numpy() for frame in frames]
     text = class_names[example.label] if class_names and example.label >= 0 else ""
     context = tf.train.Features(
         feature={
@@ -112,7 +121,8 @@ def write_tfrecords(
     Args:
         examples: `VideoExample`s.
         output_dir: created if missing; gets `<prefix>-0000i-of-0000n.tfrecord`
-            shards and `class_names.txt`.
+            shards and `class_names.txt`, each written under a temporary name
+            and renamed when all are complete.
         class_names: class names in label order.
         num_shards: number of shard files.
         short_side: resize frames so their short side has this length.
@@ -132,31 +142,41 @@ def write_tfrecords(
         os.path.join(output_dir, f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord")
         for i in range(num_shards)
     ]
-    writers = [tf.io.TFRecordWriter(path) for path in shards]
     progbar = keras.utils.Progbar(
         len(examples), verbose=1 if verbose else 0, stateful_metrics=["skipped"], unit_name="video"
     )
     written, skipped = 0, []
-    try:
-        for step, example in enumerate(examples):
-            try:
-                record = encode_video(example, class_names, short_side, fps)
-            except VideoDecodeError as err:
-                if on_error == "raise":
-                    raise
-                logging.warning("Skipping a video: %s", err)
-                skipped.append((example.path, str(err)))
-            else:
-                writers[written % num_shards].write(record)
-                written += 1
-            progbar.update(step + 1, [("skipped", len(skipped))], finalize=False)
-    finally:
-        for writer in writers:
-            writer.close()
+    # Shards are written under temporary names, synced, then renamed one after the other (a
+    # few microseconds), so a conversion cut short leaves no shard that a reader would take
+    # for a whole one, and at most that instant leaves part of a new set.
+    with contextlib.ExitStack() as files:
+        temporaries = [
+            files.enter_context(atomic.atomic_path(path, durable=False)) for path in shards
+        ]
+        writers = [tf.io.TFRecordWriter(path) for path in temporaries]
+        try:
+            for step, example in enumerate(examples):
+                try:
+                    record = encode_video(example, class_names, short_side, fps)
+                except VideoDecodeError as err:
+                    if on_error == "raise":
+                        raise
+                    logging.warning("Skipping a video: %s", err)
+                    skipped.append((example.path, str(err)))
+                else:
+                    writers[written % num_shards].write(record)
+                    written += 1
+                progbar.update(step + 1, [("skipped", len(skipped))], finalize=False)
+        finally:
+            for writer in writers:
+                writer.close()
+        for path in temporaries:
+            atomic.fsync(path)
     progbar.update(len(examples), finalize=True)
     if class_names:
-        with tf.io.gfile.GFile(os.path.join(output_dir, CLASS_NAMES_FILE), "w") as f:
-            f.write("\n".join(class_names) + "\n")
+        with atomic.atomic_path(os.path.join(output_dir, CLASS_NAMES_FILE)) as path:
+            with tf.io.gfile.GFile(path, "w") as f:
+                f.write("\n".join(class_names) + "\n")
     if skipped:
         logging.warning(
             "Skipped %d of %d videos that could not be read.", len(skipped), len(examples)
@@ -230,7 +250,7 @@ def video_dataset_from_tfrecords(
     file_pattern: str,
     label_mode: str | None = "int",
     batch_size: int | None = 32,
-    image_size: tuple[int, int] = (112, 112),
+    image_size: tuple[int, int] | None = None,
     shuffle: bool = True,
     seed: int | None = None,
     *,
@@ -253,7 +273,7 @@ def video_dataset_from_tfrecords(
         file_pattern: glob of the shards.
         label_mode: `"int"`, `"categorical"`, `"binary"` or `None`.
         batch_size: clips per batch, `None` for unbatched.
-        image_size: `(height, width)` of the clips.
+        image_size: `(height, width)` of the clips; `None`: `model`'s crop, else 112x112.
         shuffle: shuffle shards and records (every epoch).
         seed: seeds shuffling and every random draw.
         training: random clips and augmentation; else centred clip and crop.
@@ -262,7 +282,8 @@ def video_dataset_from_tfrecords(
         sampling: `"consecutive"` or `"uniform"`.
         clips_per_video: training clips drawn per record per epoch.
         augment: as in `video_dataset_from_directory`.
-        model: registry key for normalisation, or `None` for `[0, 255]` pixels.
+        model: registry key or `Preprocessing` whose resize, crop and normalisation to
+            apply, or `None` for `[0, 255]` pixels.
         shuffle_buffer: records in the shuffle buffer.
 
     Returns:
@@ -323,7 +344,7 @@ def tfrecord_evaluation_dataset(
     num_clips: int = 10,
     num_crops: int = 1,
     *,
-    image_size: tuple[int, int] = (112, 112),
+    image_size: tuple[int, int] | None = None,
     num_frames: int = 16,
     frame_step: int = 1,
     sampling: str = "consecutive",

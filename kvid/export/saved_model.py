@@ -3,7 +3,9 @@
 The exported graph takes raw pixels (or JPEG bytes) and does the model's
 resize, centre crop and normalisation itself, so clients need neither kvid
 nor the model's input convention. Layout is TF Serving's:
-`export_dir/<version>/saved_model.pb`.
+`export_dir/<version>/saved_model.pb`. A version folder appears only when
+complete (written under a temporary name and renamed), so a server watching
+`export_dir` never loads a half-written export.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from kvid import atomic
+from kvid import preprocessing as preprocessing_lib
 from kvid.export import serving_ops
 from kvid.models.preprocessing import kinetics400_labels
 from kvid.models.registry import (
@@ -33,7 +37,10 @@ DEFAULT_TOP_K = 5
 
 
 def next_version(export_dir: str | os.PathLike) -> int:
-    """One more than the largest integer version folder in `export_dir` (1 if none)."""
+    """One more than the largest integer version folder in `export_dir` (1 if none).
+
+    The temporary folders of unfinished exports are not versions.
+    """
     if not os.path.isdir(export_dir):
         return 1
     versions = [int(name) for name in os.listdir(export_dir) if re.fullmatch(r"\d+", name)]
@@ -48,15 +55,19 @@ def resolve_preprocessing(
     Args:
         model: the model to export.
         preprocessing: a registry key, `ModelSpec` or `Preprocessing`; `None`
-            looks it up from `model.name` (a kvid model is named after its
-            registry key), then from a nested sub-model named after a registry
-            key (a kvid backbone used as a layer under the user's own head).
+            takes the one the model records (the `ClipConvention` layer every
+            kvid model has, also inside a model built on a kvid backbone and
+            after `.keras` save and load), else looks it up from `model.name`
+            or a nested sub-model named after a registry key.
 
     Raises:
         ValueError: if `preprocessing` is `None` and no registry key is found.
     """
     if preprocessing is not None:
         return get_preprocessing(preprocessing)
+    recorded = preprocessing_lib.model_preprocessing(model)
+    if recorded is not None:
+        return recorded
     keys = set(list_models())
     if model.name in keys:
         return get_preprocessing(model.name)
@@ -64,10 +75,31 @@ def resolve_preprocessing(
     if len(nested) == 1:
         return get_preprocessing(nested[0])
     raise ValueError(
-        "Cannot tell which preprocessing the model expects: its name is not a kvid registry key "
-        f"and it nests {len(nested)} kvid models ({nested}). Pass `preprocessing=` a registry "
-        "key (e.g. 'r3d_18') or a `kvid.models.Preprocessing`. "
+        "Cannot tell which preprocessing the model expects: it records none (or several), its "
+        f"name is not a kvid registry key and it nests {len(nested)} kvid models ({nested}). "
+        "Pass `preprocessing=` a registry key (e.g. 'r3d_18') or a `kvid.Preprocessing`. "
         f"Received: model.name={model.name!r}"
+    )
+
+
+def _check_tensorflow_backend(model: keras.Model) -> None:
+    """A SavedModel is a TensorFlow graph: only the TensorFlow backend traces one."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    weights = f"{model.name}.weights.h5"
+    app = (
+        f" (a registry model: `python -m apps.export --model={model.name} --weights={weights}`, "
+        "with its --classes and --alpha)"
+        if model.name in list_models()
+        else ""
+    )
+    raise RuntimeError(
+        "kvid.export writes TensorFlow SavedModels and needs the TensorFlow Keras backend. "
+        f"Received: keras.backend.backend()={backend!r}. Save the weights here with "
+        f"`model.save_weights({weights!r})` (they are the same on every backend), then export "
+        "from a process started with KERAS_BACKEND=tensorflow: build the same model, "
+        f"`model.load_weights({weights!r})`, `kvid.export.export_saved_model(model, ...)`{app}."
     )
 
 
@@ -106,14 +138,14 @@ def _check_classifier(model, preprocessing):
             "The exporter needs a classifier with (batch, classes) outputs (include_top=True). "
             f"Received: output shape {output_shape}"
         )
-    crop = preprocessing.crop_size
-    if any(side not in (None, crop) for side in input_shape[2:4]):
+    crop = preprocessing.crop_shape
+    if any(side not in (None, size) for side, size in zip(input_shape[2:4], crop, strict=True)):
         raise ValueError(
             f"The model's input size {input_shape[2:4]} does not match the crop size {crop} of "
             f"its preprocessing. Received: preprocessing={preprocessing}"
         )
     resize = preprocessing.resize
-    if min(resize if isinstance(resize, tuple) else (resize,)) < crop:
+    if min(resize if isinstance(resize, tuple) else (resize,)) < min(crop):
         raise ValueError(
             f"Frames are resized to {resize}, smaller than the crop size {crop}. "
             f"Received: preprocessing={preprocessing}"
@@ -161,10 +193,17 @@ def export_saved_model(
             last layer's activation (softmax or linear).
         top_k: how many best classes the `top_k_*` outputs hold (at most `classes`).
 
+    The export is written to a temporary folder in `export_dir` and renamed
+    to its version when complete (TF Serving's advice): a kill part-way leaves
+    the previous versions as they were, and the next export removes the
+    temporary folder.
+
     Returns:
         The path of the written version folder.
 
     Raises:
+        RuntimeError: under a Keras backend other than TensorFlow (JAX,
+            PyTorch): save `.weights.h5` and export from a TensorFlow process.
         ValueError: for a model the export does not fit, unknown preprocessing,
             class names of the wrong length, a bad `top_k` or an existing version.
 
@@ -173,6 +212,7 @@ def export_saved_model(
         >>> kvid.export.export_saved_model(model, "saved_models/r2plus1d_18")
         'saved_models/r2plus1d_18/1'
     """
+    _check_tensorflow_backend(model)
     preprocessing = resolve_preprocessing(model, preprocessing)
     num_frames, classes = _check_classifier(model, preprocessing)
     if class_names is None and classes == 400:
@@ -198,7 +238,7 @@ def export_saved_model(
         raise ValueError(f"The export folder already exists; pick another version: {path}")
 
     def probabilities(frames):
-        clips = serving_ops.resize_crop_normalize(frames, preprocessing)
+        clips = preprocessing_lib.preprocess_frames(frames, preprocessing)
         scores = tf.cast(model(clips, training=False), tf.float32)
         return tf.nn.softmax(scores) if logits else scores
 
@@ -235,7 +275,10 @@ def export_saved_model(
         (MULTI_CLIP, serve_multi_clip),
     ):
         archive.add_endpoint(name, serve, [specs[name]])
-    archive.write_out(path, verbose=False)
+    # The leftovers of killed exports go first; a running export's stay.
+    atomic.remove_leftovers(export_dir)
+    with atomic.atomic_folder(path) as temporary:
+        archive.write_out(temporary, verbose=False)
     return path
 
 

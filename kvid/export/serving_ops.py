@@ -1,7 +1,9 @@
-"""In-graph serving steps: checks, JPEG decoding, resize, centre crop, outputs.
+"""In-graph serving steps: request checks, JPEG decoding, outputs.
 
-Everything here is plain TensorFlow (stock ops only), so the exported graph
-runs in any TensorFlow Serving binary without kvid installed. Bad requests
+The resize, centre crop and normalisation are `kvid.preprocessing.preprocess_frames`,
+the transform evaluation and prediction use too. Everything here and there is
+plain TensorFlow (stock ops only), so the exported graph runs in any
+TensorFlow Serving binary without kvid installed. Bad requests
 fail in an in-graph check whose message names the signature and the problem,
 before any frame reaches the network.
 """
@@ -9,9 +11,6 @@ before any frame reaches the network.
 from __future__ import annotations
 
 import tensorflow as tf
-
-from kvid.models.preprocessing import preprocess_input
-from kvid.models.registry import Preprocessing
 
 JPEG_START = b"\xff\xd8\xff"  # SOI marker, then the first segment's marker
 JPEG_END = b"\xff\xd9"  # EOI marker
@@ -110,39 +109,6 @@ def decode_jpeg_frames(jpeg_frames: tf.Tensor, signature: str = "jpeg_frames") -
             fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
         )
     return tf.reshape(decoded, tf.concat([shape, tf.shape(decoded)[1:]], axis=0))
-
-
-def resized_size(height: tf.Tensor, width: tf.Tensor, resize: int | tuple[int, int]) -> tf.Tensor:
-    """The `[height, width]` frames are resized to before the centre crop.
-
-    An int `resize` is the short side; the long side keeps the aspect ratio and
-    is truncated, as torchvision's `Resize(int)` does. A pair is the size itself.
-    """
-    if not isinstance(resize, int):
-        return tf.constant(resize, tf.int32)
-    short = tf.cast(tf.minimum(height, width), tf.float64)
-    long = tf.cast(tf.maximum(height, width), tf.float64)
-    new_long = tf.cast(tf.floor(resize * long / short), tf.int32)
-    return tf.where(height <= width, tf.stack([resize, new_long]), tf.stack([new_long, resize]))
-
-
-def resize_crop_normalize(frames: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
-    """Maps `[batch, frames, height, width, 3]` uint8 pixels to the model's input.
-
-    Frames are resized (bilinear, antialiased, in float: no rounding back to
-    uint8) to `preprocessing.resize`, centre-cropped to `crop_size` (offsets
-    rounded like torchvision's `center_crop`), then scaled and normalised with
-    `kvid.preprocess_input`.
-    """
-    shape = tf.shape(frames)
-    images = tf.reshape(tf.cast(frames, tf.float32), tf.concat([[-1], shape[2:]], axis=0))
-    size = resized_size(shape[2], shape[3], preprocessing.resize)
-    images = tf.image.resize(images, size, method="bilinear", antialias=True)
-    crop = preprocessing.crop_size
-    top, left = tf.unstack(tf.cast(tf.round(tf.cast(size - crop, tf.float64) / 2.0), tf.int32))
-    images = images[:, top : top + crop, left : left + crop, :]
-    clips = tf.reshape(images, tf.concat([shape[:2], [crop, crop, 3]], axis=0))
-    return tf.convert_to_tensor(preprocess_input(clips, preprocessing))
 
 
 def prediction_outputs(

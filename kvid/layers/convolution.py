@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from kvid.layers import backend
+
 
 @keras.saving.register_keras_serializable(package="kvid")
 class Conv3D(keras.layers.Conv3D):
@@ -14,7 +16,9 @@ class Conv3D(keras.layers.Conv3D):
     single frame (the last stage of a video ResNet on 8-frame clips) runs as its
     1x3x3 centre: a third of the work forward and backward, with the same outputs
     and gradients (the skipped taps' gradients are zero either way). The weights
-    and the saved model are those of a full `keras.layers.Conv3D`.
+    and the saved model are those of a full `keras.layers.Conv3D`. The slice
+    runs on the TensorFlow backend; on JAX and PyTorch this is exactly
+    `keras.layers.Conv3D`.
 
     Example:
         >>> conv = kvid.layers.Conv3D(64, 3, padding="same", use_bias=False)
@@ -22,7 +26,7 @@ class Conv3D(keras.layers.Conv3D):
 
     def convolution_op(self, inputs, kernel):
         """The convolution over the taps that can meet data."""
-        taps = self._reachable_taps(inputs.shape)
+        taps = self._reachable_taps(inputs.shape) if backend.use_tensorflow_kernels() else None
         if taps is not None:
             # A Slice, not a StridedSlice: its gradient is a Pad, ~6x faster on CPU.
             start, size = zip(*taps, strict=True)

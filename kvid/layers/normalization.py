@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from kvid.layers import backend
+
 
 @keras.saving.register_keras_serializable(package="kvid")
 class BatchNormalization(keras.layers.BatchNormalization):
@@ -16,7 +18,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     gradients and moving statistics (Keras' biased batch variance) are Keras';
     inference, masks, renorm, synchronized statistics, other axes and dtypes,
     and epsilons below 1e-5 take Keras' own path. Weights and saved models are
-    those of a `keras.layers.BatchNormalization`.
+    those of a `keras.layers.BatchNormalization`. The fused kernel runs on the
+    TensorFlow backend; on JAX and PyTorch this is exactly Keras' layer.
 
     Example:
         >>> bn = kvid.layers.BatchNormalization(epsilon=1e-5, momentum=0.9)
@@ -56,7 +59,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
         """Whether FusedBatchNormV3 computes exactly what Keras would."""
         rank = len(inputs.shape)
         return (
-            mask is None
+            backend.use_tensorflow_kernels()
+            and mask is None
             and rank in (4, 5)
             and self.axis in (-1, rank - 1)
             and keras.backend.standardize_dtype(inputs.dtype) == "float32"

@@ -1,8 +1,9 @@
 """Video classification models and their registry."""
 
-from kvid.models import flops, i3d, inception, s3d, video_resnet
+from kvid.models import flops, i3d, inception, p3d, s3d, video_resnet
 from kvid.models.endpoints import feature_extractor
 from kvid.models.i3d import I3D
+from kvid.models.p3d import DGP3D, P3D, P3DResNet
 from kvid.models.preprocessing import decode_predictions, kinetics400_labels, preprocess_input
 from kvid.models.registry import (
     ModelSpec,
@@ -33,7 +34,10 @@ from kvid.models.video_resnet import (
 )
 
 __all__ = [
+    "DGP3D",
     "I3D",
+    "P3D",
+    "P3DResNet",
     "S3D",
     "S3DG",
     "FR2D18",
@@ -62,6 +66,7 @@ __all__ = [
     "i3d",
     "inception",
     "kinetics400_labels",
+    "p3d",
     "list_models",
     "preprocess_input",
     "register_model",

@@ -1,4 +1,7 @@
-"""keras.applications-style `preprocess_input` and `decode_predictions` for clips."""
+"""keras.applications-style `preprocess_input` and `decode_predictions` for clips.
+
+`preprocess_input` is `kvid.preprocessing.normalize`, the one normalisation of kvid.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +11,9 @@ from importlib import resources
 import keras
 import numpy as np
 
-from kvid.models.registry import ModelSpec, Preprocessing, get_preprocessing
+from kvid.preprocessing import preprocess_input
 
-
-def preprocess_input(clips, model: str | ModelSpec | Preprocessing):
-    """Maps `[0, 255]` pixels to the input convention of `model`.
-
-    Spatial resizing and cropping are the data pipeline's job; this only
-    rescales and normalises, channels last.
-
-    Args:
-        clips: `(..., channels)` pixels in `[0, 255]`, any numeric dtype.
-        model: a registry key (e.g. `"r2plus1d_18"`), its `ModelSpec`, or a
-            `Preprocessing`.
-
-    Returns:
-        A float32 tensor of the same shape.
-
-    Example:
-        >>> x = kvid.preprocess_input(frames_uint8, "r3d_18")
-    """
-    convention = get_preprocessing(model)
-    low, high = convention.pixel_range
-    x = keras.ops.cast(clips, "float32") * ((high - low) / 255.0) + low
-    mean = np.asarray(convention.mean, "float32")
-    std = np.asarray(convention.std, "float32")
-    return (x - mean) / std
+__all__ = ["decode_predictions", "kinetics400_labels", "preprocess_input"]
 
 
 @functools.cache
@@ -43,7 +23,7 @@ def kinetics400_labels() -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
-def decode_predictions(preds, top: int = 5, class_names=None):
+def decode_predictions(preds, top: int = 5, class_names=None, *, weights=None):
     """Turns a batch of class scores into readable `(index, class_name, score)` lists.
 
     Args:
@@ -51,6 +31,8 @@ def decode_predictions(preds, top: int = 5, class_names=None):
         top: how many of the best classes to return per clip.
         class_names: the class names; defaults to Kinetics-400's when
             `classes == 400`.
+        weights: a `kvid.weights.WeightSpec`, or `(model, weights name)`:
+            its `categories` are the class names.
 
     Returns:
         One list per clip of `(index, class_name, score)` tuples, best first.
@@ -58,6 +40,13 @@ def decode_predictions(preds, top: int = 5, class_names=None):
     Raises:
         ValueError: if `preds` is not 2D or does not match `class_names`.
     """
+    if weights is not None:
+        from kvid.weights import WeightSpec, get_weights_spec
+
+        spec = weights if isinstance(weights, WeightSpec) else get_weights_spec(*weights)
+        if spec is None or spec.categories is None:
+            raise ValueError(f"No categories for weights. Received: weights={weights!r}")
+        class_names = spec.categories
     preds = np.asarray(keras.ops.convert_to_numpy(preds))
     if class_names is None and preds.ndim == 2 and preds.shape[1] == 400:
         class_names = kinetics400_labels()

@@ -13,35 +13,10 @@ from typing import Any
 
 import keras
 
+from kvid.preprocessing import Preprocessing, get_preprocessing, register_preprocessing
+
 TORCHVISION_MEAN = (0.43216, 0.394666, 0.37645)
 TORCHVISION_STD = (0.22803, 0.22145, 0.216989)
-
-
-@dataclasses.dataclass(frozen=True)
-class Preprocessing:
-    """How a model expects its clips.
-
-    Pixels are first scaled from `[0, 255]` to `pixel_range`, then normalised
-    with `(x - mean) / std`.
-
-    Attributes:
-        num_frames: default clip length.
-        crop_size: side of the square crop the model is trained on.
-        resize: frames are resized to this before cropping: an int is the short
-            side, a pair is `(height, width)`.
-        pixel_range: the range `[0, 255]` is mapped to.
-        mean: per-channel mean subtracted after scaling.
-        std: per-channel standard deviation divided by after scaling.
-        fps: frame rate clips are sampled at, if the reference fixes one.
-    """
-
-    num_frames: int
-    crop_size: int
-    resize: int | tuple[int, int]
-    pixel_range: tuple[float, float] = (0.0, 1.0)
-    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
-    std: tuple[float, ...] = (1.0, 1.0, 1.0)
-    fps: float | None = None
 
 
 TORCHVISION_VIDEO = Preprocessing(
@@ -64,9 +39,8 @@ class ModelSpec:
         preprocessing: the input convention of the model (and of its weights).
         reference: the implementation the port is checked against, or the paper
             that describes it when no public implementation exists.
-        kwargs: arguments bound to `factory` for this key.
         test_kwargs: arguments that make a tiny version of the model for fast
-            registry-wide tests (narrow widths), merged over `kwargs`.
+            registry-wide tests (narrow widths).
         endpoints: names of the layers whose outputs are the model's named
             feature endpoints, in depth order.
     """
@@ -75,13 +49,12 @@ class ModelSpec:
     factory: Callable[..., keras.Model]
     preprocessing: Preprocessing
     reference: str
-    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     test_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     endpoints: tuple[str, ...] = ()
 
     def build(self, **kwargs) -> keras.Model:
-        """Builds the model with this entry's arguments, overridden by `kwargs`."""
-        return self.factory(**{**self.kwargs, **kwargs})
+        """Builds the model: `factory(**kwargs)`."""
+        return self.factory(**kwargs)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -92,6 +65,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     if spec.name in _REGISTRY:
         raise ValueError(f"A model named {spec.name!r} is already registered.")
     _REGISTRY[spec.name] = spec
+    register_preprocessing(spec.name, spec.preprocessing)
     return spec
 
 
@@ -130,10 +104,12 @@ def get_model(name: str, **kwargs) -> keras.Model:
     return get_spec(name).build(**kwargs)
 
 
-def get_preprocessing(model: str | ModelSpec | Preprocessing) -> Preprocessing:
-    """Returns the `Preprocessing` of a registry key, a spec, or passes one through."""
-    if isinstance(model, Preprocessing):
-        return model
-    if isinstance(model, ModelSpec):
-        return model.preprocessing
-    return get_spec(model).preprocessing
+__all__ = [
+    "ModelSpec",
+    "Preprocessing",
+    "get_model",
+    "get_preprocessing",
+    "get_spec",
+    "list_models",
+    "register_model",
+]

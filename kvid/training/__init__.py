@@ -9,9 +9,16 @@ from kvid.training import (
     schedules,
     strategy,
     train_lib,
-    video_folder,
 )
-from kvid.training.callbacks import SyncMovingStatistics, TimeBudget, default_callbacks
+from kvid.training.callbacks import (
+    Backup,
+    BackupError,
+    BestModel,
+    EpochLog,
+    SyncMovingStatistics,
+    TimeBudget,
+    default_callbacks,
+)
 from kvid.training.evaluation import EvaluationResult, evaluate, evaluate_directory
 from kvid.training.prediction import Timeline, predict_file, predict_video
 from kvid.training.schedules import (
@@ -21,13 +28,18 @@ from kvid.training.schedules import (
     scale_learning_rate,
 )
 from kvid.training.strategy import get_strategy, patch_keras_multi_worker
-from kvid.training.train_lib import TrainResult, builtin_dataset, train
+from kvid.training.train_lib import TrainConfig, TrainResult, builtin_dataset, train
 
 __all__ = [
+    "Backup",
+    "BackupError",
+    "BestModel",
+    "EpochLog",
     "EvaluationResult",
     "SyncMovingStatistics",
     "TimeBudget",
     "Timeline",
+    "TrainConfig",
     "TrainResult",
     "WarmupCosineDecay",
     "WarmupStepDecay",
@@ -50,5 +62,4 @@ __all__ = [
     "strategy",
     "train",
     "train_lib",
-    "video_folder",
 ]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
+import json
 import os
+import shutil
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
+from kvid import atomic
 from kvid.training import strategy as strategy_lib
 
 BEST_MODEL = "best.keras"
@@ -33,19 +40,23 @@ def default_callbacks(
     strategy: tf.distribute.Strategy | None = None,
     monitor: str = "val_accuracy",
     tensorboard: bool = True,
+    resume: bool = True,
 ) -> list[keras.callbacks.Callback]:
     """Checkpoint-and-resume, best-model checkpoint, CSV log and TensorBoard.
 
     Under a multi-worker strategy, `SyncMovingStatistics` runs first so every
-    worker saves the same model. `BackupAndRestore` comes next so a killed run
+    worker saves the same model. `Backup` comes next so a killed run
     restarted with the same `work_dir` resumes from the last finished epoch;
-    each worker keeps its own backup directory.
+    each worker keeps its own backup directory. The CSV log and the best
+    model follow the backup (see `Backup` for what a kill at any moment leaves).
 
     Args:
         work_dir: the run's directory.
         strategy: the distribution strategy (decides where each worker writes).
         monitor: the logged metric the best checkpoint is chosen by (higher is better).
         tensorboard: whether to write TensorBoard logs under `work_dir/logs`.
+        resume: `False` discards the backup of an earlier run in `work_dir`
+            and trains from the first epoch.
 
     Returns:
         The callbacks, to pass to `Model.fit`.
@@ -54,17 +65,340 @@ def default_callbacks(
     callbacks = []
     if strategy is not None and strategy_lib.is_multi_worker(strategy):
         callbacks.append(SyncMovingStatistics(strategy))
-    backup = os.path.join(work_dir, "backup", strategy_lib.task_name())
-    callbacks += [
-        keras.callbacks.BackupAndRestore(backup),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(out, BEST_MODEL), monitor=monitor, mode="max", save_best_only=True
-        ),
-        keras.callbacks.CSVLogger(os.path.join(out, TRAINING_LOG), append=True),
-    ]
+    backup = Backup(os.path.join(work_dir, "backup", strategy_lib.task_name()), resume=resume)
+    log = EpochLog(os.path.join(out, TRAINING_LOG), backup)
+    callbacks += [backup, log, BestModel(os.path.join(out, BEST_MODEL), monitor=monitor, log=log)]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "logs")))
     return callbacks
+
+
+class BackupError(RuntimeError):
+    """A run cannot resume: no backup in its folder can be read."""
+
+
+class Backup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose backups survive a kill at any moment and a torn file.
+
+    Keras writes `latest.weights.h5` and `training_metadata.json` in place (and
+    with `double_checkpoint=True` copies the previous pair in place), so a
+    kill during a save leaves a torn file that stops the next run. Here each
+    save, at the end of an epoch:
+
+    1. writes the weights (with the optimizer's state) and the metadata to
+       temporary files; the metadata records the epoch, that epoch's logs
+       and the weights' SHA-256;
+    2. renames the last complete pair to `previous.weights.h5` and
+       `previous_training_metadata.json`;
+    3. renames the new weights, then the new metadata, to the latest names:
+       the metadata's rename commits the epoch.
+
+    A kill between any two steps leaves at least one complete pair. On
+    restart the newest metadata whose weights match its checksum and load is
+    restored: a torn or unreadable latest backup falls back to the previous
+    one (one more epoch is redone) with a warning. If backups exist but none
+    can be read, `on_train_begin` raises `BackupError` naming the folder.
+    The backup is kept when training ends (without the previous pair), so
+    a finished run restarted with the same folder trains no more epochs.
+
+    Args:
+        backup_dir: the folder, used by this callback only.
+        resume: `False` deletes the folder's backups first (start afresh).
+
+    Attributes:
+        restored_epoch: epochs done when `fit` started (0 for a fresh run).
+        restored_logs: the logs of the last restored epoch (`None` if fresh).
+    """
+
+    def __init__(self, backup_dir: str | os.PathLike, *, resume: bool = True):
+        super().__init__(os.fspath(backup_dir), double_checkpoint=True, delete_checkpoint=False)
+        # Keras' ".bkp" names are not loadable weights files (the extension is checked).
+        self._prev_weights_path = os.path.join(self.backup_dir, "previous.weights.h5")
+        self._prev_training_metadata_path = os.path.join(
+            self.backup_dir, "previous_training_metadata.json"
+        )
+        self.resume = resume
+        self.restored_epoch = 0
+        self.restored_logs = None
+        self._committed = None
+        self._logs = None
+
+    @property
+    def _latest(self):
+        return self._weights_path, self._training_metadata_path
+
+    @property
+    def _previous(self):
+        return self._prev_weights_path, self._prev_training_metadata_path
+
+    def on_train_begin(self, logs=None):
+        """Restores the newest readable backup (or deletes them all when not resuming)."""
+        if not self.model.built:
+            raise ValueError(
+                "To use the BackupAndRestore callback, your model must be built before you "
+                f"call `fit()`. Model {self.model} is unbuilt."
+            )
+        self.restored_epoch, self.restored_logs, self._committed = 0, None, None
+        if not self.resume:
+            self._delete()
+        self._restore()
+
+    def _delete(self):
+        # Metadata first: a kill part-way leaves nothing committed, not a broken backup.
+        for path in (self._latest[1], self._previous[1], self._latest[0], self._previous[0]):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+    def _candidates(self, problems):
+        """`(epoch, weights path, metadata path, metadata)` of every complete pair."""
+        weights = [w for w, _ in (self._latest, self._previous) if os.path.isfile(w)]
+        digests = {}
+        found = []
+        for slot_weights, path in (self._latest, self._previous):
+            if not os.path.exists(path):
+                continue
+            try:
+                with open(path) as f:
+                    metadata = json.load(f)
+                epoch = int(metadata["epoch"])
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                problems.append(f"{path}: {type(error).__name__}: {error}")
+                continue
+            if "sha256" not in metadata:
+                # Written by Keras' own BackupAndRestore: its pair is its slot's weights.
+                match = [slot_weights] if slot_weights in weights else []
+            else:
+                for w in weights:
+                    if w not in digests:
+                        digests[w] = atomic.sha256(w)
+                match = [w for w in weights if digests[w] == metadata["sha256"]]
+            if not match:
+                problems.append(f"{path}: no weights file matches it")
+                continue
+            found.append((epoch, match[0], path, metadata))
+        return sorted(found, key=lambda candidate: -candidate[0])
+
+    def _restore(self):
+        problems = []
+        candidates = self._candidates(problems)
+        if not problems and not candidates:
+            return  # nothing committed: a fresh run (or one killed in its first save)
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        for epoch, weights, metadata_path, metadata in candidates:
+            try:
+                self.model.load_weights(weights)
+            except Exception as error:  # a torn file fails in many ways
+                problems.append(f"{weights}: {type(error).__name__}: {error}")
+                continue
+            self.model._initial_epoch = epoch
+            self.restored_epoch, self.restored_logs = epoch, metadata.get("logs")
+            self._committed = (weights, metadata_path)
+            if problems:
+                logging.warning(
+                    "Resumed after epoch %d from %s; newer backups could not be read: %s",
+                    epoch,
+                    weights,
+                    "; ".join(problems),
+                )
+            return
+        raise BackupError(
+            f"Cannot resume: no backup in {self.backup_dir!r} can be read "
+            f"({'; '.join(problems)}). To start the run afresh, pass --noresume to "
+            "kvid-train (`resume=False` to `kvid.training.train`) or delete that folder."
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Backs up the model and the optimizer after every epoch."""
+        self._logs = _loggable(logs)
+        super().on_epoch_end(epoch, logs)
+
+    def _save_model(self):
+        latest_weights, latest_metadata = self._latest
+        os.makedirs(self.backup_dir, exist_ok=True)
+        with atomic.atomic_file(latest_metadata) as metadata:
+            with atomic.atomic_path(latest_weights, keep_extension=True) as weights:
+                self.model.save_weights(weights)
+                digest = atomic.sha256(weights)
+                self._keep_as_previous()
+            json.dump(
+                {
+                    "epoch": self._current_epoch,
+                    "batch": self._last_batch_seen,
+                    "logs": self._logs,
+                    "sha256": digest,
+                },
+                metadata,
+            )
+        self._committed = self._latest
+
+    def _keep_as_previous(self):
+        """Moves the last complete pair to the previous names (one rename each)."""
+        if self._committed is None:
+            return
+        for current, previous in zip(self._committed, self._previous, strict=True):
+            if current != previous:
+                os.replace(current, previous)
+        self._committed = self._previous
+
+    def on_train_end(self, logs=None):
+        """Keeps the latest backup only: a finished run restarted trains no more epochs."""
+        if self._committed == self._latest:
+            for path in reversed(self._previous):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+
+
+def _loggable(logs):
+    """The scalar entries of `logs` as floats (JSON-safe)."""
+    out = {}
+    for key, value in (logs or {}).items():
+        with contextlib.suppress(TypeError, ValueError):
+            out[key] = float(value)
+    return out
+
+
+class EpochLog(keras.callbacks.CSVLogger):
+    """`CSVLogger` with one row per epoch the run has done, across restarts.
+
+    Rows are appended after the epoch's backup, each flushed whole. At the
+    start of `fit` the log is repaired to match the restored backup: the rows
+    of epochs that will be redone (and a row cut short by a kill) are
+    dropped, and the last restored epoch's row, if a kill came before it,
+    is written from the backup's metadata.
+
+    Args:
+        filename: the CSV file.
+        backup: the run's `Backup` (it says which epochs are done).
+    """
+
+    def __init__(self, filename: str | os.PathLike, backup: Backup):
+        super().__init__(os.fspath(filename), append=True)
+        self.backup = backup
+        self.rows: list[dict[str, str]] = []
+
+    def on_train_begin(self, logs=None):
+        """Rewrites the log to the restored epochs' rows, then opens it to append."""
+        os.makedirs(os.path.dirname(self.filename) or ".", exist_ok=True)
+        done = self.backup.restored_epoch
+        text, header, rows = _read_text(self.filename)
+        rows = [row for row in rows if int(row[0]) < done]
+        last = self.backup.restored_logs
+        if done and last is not None and not any(int(row[0]) == done - 1 for row in rows):
+            header = header or ["epoch", *_columns(last)]
+            rows.append([str(done - 1), *(_cell(last.get(key, "NA")) for key in header[1:])])
+        if not rows:
+            header = None
+        repaired = _csv_text([header, *rows]) if header else ""
+        if (text or "") != repaired:
+            with atomic.atomic_file(self.filename, newline="") as f:
+                f.write(repaired)
+        self.keys = header[1:] if header else None
+        self.rows = [dict(zip(header, row, strict=True)) for row in rows]
+        self.csv_file = open(self.filename, "a", newline="")  # noqa: SIM115 (closed on train end)
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Appends the epoch's row (with the header first in a new file)."""
+        logs = logs or {}
+        lines = []
+        if self.keys is None:
+            self.keys = _columns(logs)
+            lines.append(["epoch", *self.keys])
+        row = [str(epoch), *(_cell(logs.get(key, "NA")) for key in self.keys)]
+        lines.append(row)
+        atomic.append_text(self.csv_file, _csv_text(lines))
+        self.rows.append(dict(zip(["epoch", *self.keys], row, strict=True)))
+
+
+def _columns(logs):
+    # Keras' CSVLogger columns: sorted, with val_ columns added when validation is off.
+    keys = sorted(logs)
+    if keys and not any(key.startswith("val_") for key in keys):
+        keys += [f"val_{key}" for key in keys]
+    return keys
+
+
+def _cell(value):
+    if isinstance(value, str):
+        return value
+    with contextlib.suppress(TypeError, ValueError):
+        return str(float(value))
+    return str(value)
+
+
+def _csv_text(rows):
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows(rows)
+    return text.getvalue()
+
+
+def read_log(path: str | os.PathLike) -> tuple[list[str] | None, list[list[str]]]:
+    """Reads an `EpochLog` CSV: `(header, rows)`, `(None, [])` if it is missing or empty.
+
+    Only whole lines count: a last line without its line end (a write cut
+    short) is left out, and so are rows without an integer epoch or with the
+    wrong number of cells.
+    """
+    return _read_text(path)[1:]
+
+
+def _read_text(path):
+    try:
+        with open(path, newline="") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None, None, []
+    *lines, _ = text.split("\n")
+    parsed = list(csv.reader(line.rstrip("\r") for line in lines))
+    if not parsed:
+        return text, None, []
+    header = parsed[0]
+    return text, header, [row for row in parsed[1:] if len(row) == len(header) and row[0].isdigit()]
+
+
+class BestModel(keras.callbacks.ModelCheckpoint):
+    """Saves the model of the best epoch so far (by `monitor`, higher is better), atomically.
+
+    The file is written to a temporary name and renamed, so it is always a
+    complete model. On a resumed run the best value so far comes from the
+    log's rows; when the best epoch is the last one restored, whose save a
+    kill may have stopped, the restored model (that epoch's) is saved again.
+
+    Args:
+        filepath: the `.keras` file.
+        monitor: the logged metric.
+        log: the run's `EpochLog`.
+    """
+
+    def __init__(self, filepath: str | os.PathLike, *, monitor: str, log: EpochLog):
+        super().__init__(os.fspath(filepath), monitor=monitor, mode="max", save_best_only=True)
+        self.log = log
+
+    def on_train_begin(self, logs=None):
+        """Takes the best value from the restored epochs' rows."""
+        scored = []
+        for row in self.log.rows:
+            with contextlib.suppress(KeyError, ValueError):
+                scored.append((float(row[self.monitor]), -int(row["epoch"])))
+        if not scored:
+            return
+        best, negative_epoch = max(scored)
+        self.best = best
+        if -negative_epoch == self.log.backup.restored_epoch - 1:
+            self._write(self.filepath)
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = self._get_file_path(epoch, batch, logs)
+        if self._should_save_model(epoch, batch, logs, filepath):
+            self._write(filepath)
+
+    def _write(self, filepath):
+        with atomic.atomic_path(filepath, keep_extension=True) as temporary:
+            if self.save_weights_only:
+                self.model.save_weights(temporary)
+            else:
+                self.model.save(temporary)
 
 
 class TimeBudget(keras.callbacks.Callback):

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 import keras
 
+from kvid import atomic
 from kvid import data as data_lib
 from kvid.training.knee_point import KneePoint, KneePointStopping, fit_knee_point
 
@@ -272,10 +273,8 @@ class OptimizationPlanner:
             return [Transition.from_json(r) for r in json.load(f)["transitions"]]
 
     def _write_record(self, transitions):
-        temporary = self._record_path() + ".tmp"
-        with open(temporary, "w") as f:
+        with atomic.atomic_file(self._record_path()) as f:
             json.dump({"transitions": [t.to_json() for t in transitions]}, f, indent=1)
-        os.replace(temporary, self._record_path())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -373,10 +372,8 @@ class KerasTransitions:
             callbacks=[stopping],
             verbose=config.verbose,
         )
-        folder, name = os.path.split(weights)
-        temporary = os.path.join(folder, f".{os.getpid()}.{name}")
-        net.save_weights(temporary)
-        os.replace(temporary, weights)
+        with atomic.atomic_path(weights, keep_extension=True) as temporary:
+            net.save_weights(temporary)
         return stopping.values, stopping.best_epoch
 
 

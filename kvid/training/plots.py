@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from kvid import atomic
 from kvid.data import decode
 from kvid.training import callbacks as callbacks_lib
 
@@ -49,27 +50,25 @@ def _figure(width: float, height: float, **kwargs) -> Figure:
 def save_figure(figure: Figure, path: str | os.PathLike) -> str:
     """Writes `figure` as a PNG of its own size (inches x 100 dpi); returns the path.
 
-    The file is written under a temporary name and renamed when complete, so a
-    reader never sees half a picture.
+    The file is written under a temporary name and renamed when complete
+    (`kvid.atomic`), so a reader never sees half a picture.
     """
     path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as f:
-            # No "Software" stamp: the same figure gives the same bytes.
-            figure.savefig(f, format="png", dpi=DPI, metadata={"Software": None})
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic.atomic_file(path, "wb") as f:
+        # No "Software" stamp: the same figure gives the same bytes.
+        figure.savefig(f, format="png", dpi=DPI, metadata={"Software": None})
     return path
 
 
-def video_thumbnails(path: str | os.PathLike, count: int = 8) -> tuple[np.ndarray, float]:
+def video_thumbnails(
+    path: str | os.PathLike, count: int = 8, max_height: int = 128
+) -> tuple[np.ndarray, float]:
     """`count` frames at the centres of equal stretches of a video, and its duration.
+
+    Each frame is decoded on its own (a seek to the keyframe before it), so a
+    long video is not decoded whole, and is subsampled to at most about
+    `max_height` rows.
 
     Returns:
         `(uint8 [count, height, width, 3] frames, duration in seconds)`.
@@ -79,8 +78,9 @@ def video_thumbnails(path: str | os.PathLike, count: int = 8) -> tuple[np.ndarra
     info = decode.probe(os.fspath(path))
     centres = (np.arange(count) + 0.5) * info.duration / count
     indices = np.searchsorted(info.times, centres + 1e-6, side="right") - 1
-    indices = np.clip(indices, 0, info.num_frames - 1)
-    return decode.decode_frames(info, indices), info.duration
+    frames = [decode.decode_frames(info, [i])[0] for i in np.clip(indices, 0, info.num_frames - 1)]
+    step = max(1, -(-frames[0].shape[0] // max_height))
+    return np.stack([frame[::step, ::step] for frame in frames]), info.duration
 
 
 def timeline_figure(
@@ -177,7 +177,7 @@ def timeline_figure(
         strip.set_yticks([])
         strip.set_xlabel(xlabel)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, wrap=True)
     return figure
 
 
@@ -206,8 +206,16 @@ def read_training_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
     columns = {}
     for name in rows[0]:
         values = [latest[e].get(name) for e in epochs]
-        columns[name] = np.array([float(v) if v not in (None, "") else np.nan for v in values])
+        columns[name] = np.array([_number(v) for v in values])
     return columns
+
+
+def _number(cell: str | None) -> float:
+    """A CSV cell as a float; empty or "NA" (a metric missing that epoch) is NaN."""
+    try:
+        return float(cell)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def training_curves_figure(
@@ -232,7 +240,10 @@ def training_curves_figure(
     best = None
     if "val_accuracy" in history and np.isfinite(history["val_accuracy"]).any():
         best = int(np.nanargmax(history["val_accuracy"]))
-    panels = ((loss_axes, "loss", "cross-entropy"), (accuracy_axes, "accuracy", "top-1 accuracy"))
+    panels = (
+        (loss_axes, "loss", "cross-entropy (log scale)"),
+        (accuracy_axes, "accuracy", "top-1 accuracy"),
+    )
     for axes, metric, ylabel in panels:
         for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
             if key in history:
@@ -245,6 +256,9 @@ def training_curves_figure(
         axes.grid(True, alpha=0.3)
         # Epochs are whole numbers; let matplotlib pick how many to show.
         axes.xaxis.get_major_locator().set_params(integer=True)
+    # A first epoch's validation loss can be 10x the rest (BatchNorm statistics
+    # not settled yet); a log scale keeps the later epochs readable.
+    loss_axes.set_yscale("log")
     accuracy_axes.set_ylim(0.0, 1.02)
     if best is not None:
         value = history["val_accuracy"][best]
@@ -253,7 +267,7 @@ def training_curves_figure(
     loss_axes.legend()
     accuracy_axes.legend(loc="lower right")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, wrap=True)
     return figure
 
 
@@ -265,7 +279,7 @@ def write_training_curves(work_dir: str | os.PathLike) -> str:
     """
     work_dir = os.fspath(work_dir)
     history = read_training_log(os.path.join(work_dir, callbacks_lib.TRAINING_LOG))
-    title = f"Training curves of {os.path.abspath(work_dir)}"
+    title = f"Training curves of {work_dir}"
     return save_figure(
         training_curves_figure(history, title=title), os.path.join(work_dir, CURVES_FILE)
     )
@@ -338,7 +352,7 @@ def confusion_figure(confusion, class_names: Sequence[str], *, title: str | None
     bar_axes.tick_params(labelleft=False)
     bar_axes.grid(True, axis="x", alpha=0.3)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, wrap=True)
     return figure
 
 

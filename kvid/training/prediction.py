@@ -1,26 +1,42 @@
-"""Predictions over a whole video: top-5 labels and a per-clip probability timeline."""
+"""Prediction timelines of whole videos, of any length, in bounded memory.
+
+A video is decoded once, in order (`kvid.data.stream`); each frame a clip
+needs goes through the one clip transform (`kvid.preprocessing.preprocess_frames`:
+resize, centre crop, normalise, what the exported serving graph computes) as
+it arrives, and waits in a window of one clip plus the stride. Clips are cut
+from the window as it slides, batched, and classified while the next batch is
+decoded in a background thread. Memory is a few batches of clips, whatever
+the length or resolution of the video; the whole run takes about as long as
+the slower of decoding and the model.
+"""
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
+import csv
 import dataclasses
+import io
+import json
 import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from kvid.data import decode
-from kvid.models import kinetics400_labels, preprocess_input
-from kvid.training import model_files, video_folder
+from kvid import atomic
+from kvid import preprocessing as preprocessing_lib
+from kvid.data import decode, stream
+from kvid.models import kinetics400_labels
+from kvid.training import model_files, plots
 
-# Line colours of the timeline plot, one per top-k class, in rank order.
-PALETTE = (
-    ("red", (214, 39, 40)),
-    ("blue", (31, 119, 180)),
-    ("green", (44, 160, 44)),
-    ("orange", (255, 127, 14)),
-    ("purple", (148, 103, 189)),
-)
+# Pixels resized in one call: one TF call per small frame costs more than its resize,
+# and a 1080p frame (2.1 M pixels) is already 25 MB of float32 on the way through.
+TRANSFORM_PIXELS = 1920 * 1080
+TIMELINE_FORMATS = (".json", ".csv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,19 +44,91 @@ class Timeline:
     """Class probabilities of consecutive clips of one video.
 
     Attributes:
-        starts: first frame of each clip.
+        times: `float64 [clips]` the centre of each clip in seconds from the
+            video's first frame (halfway between its first and last frames).
         probs: `(clips, classes)` probabilities.
         class_names: the name of each class.
+        starts: `int64 [clips]` the first frame of each clip, counted in the
+            frames the clips are cut from (at `fps` when resampled).
+        duration: the video's length in seconds.
+        fps: the rate of the frames `starts` counts (the resampling rate, or
+            the video's own average rate).
+        num_frames: frames per clip.
+        stride: frames between clip starts.
+        video: the video's path.
     """
 
-    starts: np.ndarray
+    times: np.ndarray
     probs: np.ndarray
     class_names: tuple[str, ...]
+    starts: np.ndarray
+    duration: float = 0.0
+    fps: float = 0.0
+    num_frames: int = 0
+    stride: int = 0
+    video: str = ""
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         """The `k` best classes of the whole video (mean over its clips), best first."""
         mean = self.probs.mean(axis=0)
         return [(self.class_names[i], float(mean[i])) for i in np.argsort(-mean, kind="stable")[:k]]
+
+    def clip_top(self, k: int = 5) -> list[list[tuple[str, float]]]:
+        """The `k` best classes of each clip, best first."""
+        order = np.argsort(-self.probs, axis=1, kind="stable")[:, :k]
+        return [
+            [(self.class_names[i], float(row[i])) for i in best]
+            for row, best in zip(self.probs, order, strict=True)
+        ]
+
+    def to_json(self, k: int = 5) -> str:
+        """The timeline as JSON: the video's top-`k`, then each clip's time and top-`k`."""
+        data = {
+            "video": self.video,
+            "duration": self.duration,
+            "fps": self.fps,
+            "num_frames": self.num_frames,
+            "stride": self.stride,
+            "top": [{"class": name, "probability": p} for name, p in self.top(k)],
+            "clips": [
+                {
+                    "time": float(t),
+                    "start_frame": int(start),
+                    "top": [{"class": name, "probability": p} for name, p in best],
+                }
+                for t, start, best in zip(self.times, self.starts, self.clip_top(k), strict=True)
+            ],
+        }
+        return json.dumps(data, indent=1)
+
+    def to_csv(self, k: int = 5) -> str:
+        """The timeline as CSV: one row per clip, `time,start_frame,class_1,probability_1,...`."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        ranks = range(1, min(k, len(self.class_names)) + 1)
+        writer.writerow(
+            ["time", "start_frame", *(f"{c}_{r}" for r in ranks for c in ("class", "probability"))]
+        )
+        for t, start, best in zip(self.times, self.starts, self.clip_top(k), strict=True):
+            cells = [value for name, p in best for value in (name, f"{p:.6f}")]
+            writer.writerow([f"{t:.3f}", int(start), *cells])
+        return out.getvalue()
+
+    def save(self, path: str | os.PathLike, k: int = 5) -> str:
+        """Writes the timeline as JSON or CSV (by the extension); returns the path.
+
+        The file is written under a temporary name and renamed when complete.
+        """
+        path = os.fspath(path)
+        extension = os.path.splitext(path)[1].lower()
+        if extension not in TIMELINE_FORMATS:
+            raise ValueError(
+                f"A timeline is saved as {' or '.join(TIMELINE_FORMATS)}. Received: path={path!r}"
+            )
+        text = self.to_json(k) if extension == ".json" else self.to_csv(k)
+        with atomic.atomic_file(path) as f:
+            f.write(text)
+        return path
 
 
 def class_names_for(model: keras.Model, labels_path: str | None = None) -> tuple[str, ...]:
@@ -58,6 +146,220 @@ def class_names_for(model: keras.Model, labels_path: str | None = None) -> tuple
     return tuple(f"class_{i}" for i in range(classes))
 
 
+def clip_preprocessing(
+    model: keras.Model,
+    model_name: str | None = None,
+    *,
+    num_frames: int | None = None,
+    size: int | None = None,
+) -> preprocessing_lib.Preprocessing:
+    """The convention clips for `model` are made with: the one it records, at its input size.
+
+    The crop is `size`, else the model's fixed input size, else the
+    registry's; a different crop scales the resize with it (so 32-pixel clips
+    of an r3d_18 are 112-pixel clips made smaller). `num_frames` likewise.
+    """
+    # The convention the model records (train's own size, a fine-tuned backbone's), first.
+    recorded = None if model_name else preprocessing_lib.model_preprocessing(model)
+    convention = recorded or preprocessing_lib.get_preprocessing(
+        model_files.preprocessing_key(model, model_name)
+    )
+    _, frames, height, width, _ = model.inputs[0].shape
+    frames = num_frames or frames or convention.num_frames
+    crop = (size, size) if size else (height, width) if height and width else None
+    if crop is None or crop == convention.crop_shape:
+        return dataclasses.replace(convention, num_frames=frames)
+    scale = min(crop) / min(convention.crop_shape)
+    resize = convention.resize
+    if isinstance(resize, (int, np.integer)):
+        resize = max(round(resize * scale), min(crop))
+    else:
+        resize = tuple(max(round(r * scale), c) for r, c in zip(resize, crop, strict=True))
+    return dataclasses.replace(convention, num_frames=frames, crop_size=crop, resize=resize)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipBatch:
+    """Clips cut from a video stream, ready for the model.
+
+    Attributes:
+        clips: float32 `[batch, num_frames, height, width, 3]`, the model's input.
+        starts: `int64 [batch]` first frame of each clip.
+        times: `float64 [batch]` centre of each clip in seconds.
+        frames_read: frames read from the stream when the batch was complete.
+        seconds_read: the time of the last of those frames.
+    """
+
+    clips: np.ndarray
+    starts: np.ndarray
+    times: np.ndarray
+    frames_read: int
+    seconds_read: float
+
+
+def _needed_chunks(timed_frames, num_frames: int, stride: int, seen: list):
+    """Groups the frames some clip needs into `(times, uint8 frames)` chunks.
+
+    Clips start every `stride` frames, so frame `i` is in a clip unless the
+    stride is longer than a clip and `i % stride >= num_frames`. `seen` gets
+    `[frames read, time of the last]` as the stream is read.
+    """
+    times, frames = [], []
+    for index, (seconds, frame) in enumerate(timed_frames):
+        seen[:] = [index + 1, seconds]
+        if stride > num_frames and index % stride >= num_frames:
+            continue  # between clips: never transformed
+        times.append(seconds)
+        frames.append(frame)
+        if len(frames) * frame.shape[0] * frame.shape[1] >= TRANSFORM_PIXELS:
+            yield times, np.stack(frames)
+            times, frames = [], []
+    if frames:
+        yield times, np.stack(frames)
+
+
+def _ordered_map(function, items: Iterable, workers: int) -> Iterator:
+    """`map(function, items)` on `workers` threads, in order, at most `workers` items ahead."""
+    if workers <= 1:
+        yield from map(function, items)
+        return
+    with concurrent.futures.ThreadPoolExecutor(workers, "kvid-transform") as pool:
+        running: collections.deque = collections.deque()
+        for item in items:
+            running.append(pool.submit(function, item))
+            if len(running) >= workers:
+                yield running.popleft().result()
+        while running:
+            yield running.popleft().result()
+
+
+def sliding_clips(
+    timed_frames: Iterable[tuple[float, np.ndarray]],
+    transform: Callable[[np.ndarray], np.ndarray],
+    *,
+    num_frames: int,
+    stride: int,
+    batch_size: int,
+    workers: int = 1,
+) -> Iterator[ClipBatch]:
+    """Cuts clips starting every `stride` frames from a stream of frames, in batches.
+
+    Each frame a clip needs is transformed once, up to `TRANSFORM_PIXELS`
+    at a time on `workers` threads, and kept until the last clip that needs it is cut;
+    frames between clips (a stride longer than a clip) are never transformed.
+    Clips start at `0, stride, 2 * stride, ...` while a whole clip fits; a
+    video shorter than one clip gives one clip of the video looped, centred
+    halfway between its first and last frames.
+
+    Args:
+        timed_frames: `(seconds, uint8 [H, W, 3] frame)` pairs in order.
+        transform: uint8 `[n, H, W, 3]` frames to float `[n, h, w, 3]` model input.
+        num_frames: frames per clip.
+        stride: frames between clip starts.
+        batch_size: clips per batch.
+        workers: threads transforming frames (the transform releases the GIL).
+
+    Yields:
+        `ClipBatch`es; the last one may be smaller.
+    """
+    if num_frames < 1 or stride < 1 or batch_size < 1:
+        raise ValueError(
+            "`num_frames`, `stride` and `batch_size` must be positive. Received: "
+            f"num_frames={num_frames}, stride={stride}, batch_size={batch_size}"
+        )
+    seen = [0, 0.0]  # frames read, time of the last one
+    chunks = _ordered_map(
+        lambda chunk: (chunk[0], np.asarray(transform(chunk[1]))),
+        _needed_chunks(timed_frames, num_frames, stride, seen),
+        workers,
+    )
+    window: collections.deque = collections.deque()  # (time, frame) from the next clip's start
+    batch: list[tuple[np.ndarray, int, float]] = []
+    next_start = 0  # first frame of the next clip
+
+    def cut(start):
+        clip = np.stack([window[i][1] for i in range(num_frames)])
+        centre = (window[0][0] + window[num_frames - 1][0]) / 2
+        batch.append((clip, start, centre))
+
+    def emit():
+        clips, starts, centres = zip(*batch, strict=True)
+        batch.clear()
+        return ClipBatch(
+            np.stack(clips),
+            np.asarray(starts, np.int64),
+            np.asarray(centres, np.float64),
+            *seen,
+        )
+
+    for times, frames in chunks:
+        window.extend(zip(times, frames, strict=True))
+        while len(window) >= num_frames:
+            # A full batch waits for the next clip, so the last batch reports the whole video.
+            if len(batch) == batch_size:
+                yield emit()
+            cut(next_start)
+            next_start += stride
+            # Frames between clips never entered the window: drop at most this clip's.
+            for _ in range(min(stride, num_frames)):
+                window.popleft()
+    if not seen[0]:
+        raise ValueError("The video has no frame.")
+    if next_start == 0:
+        # Shorter than a clip: the video loops, as kvid.preprocessing's samplers do.
+        frames = list(window)
+        window.extend(frames[i % len(frames)] for i in range(len(frames), num_frames))
+        cut(0)
+        batch[-1] = (batch[-1][0], 0, (frames[0][0] + frames[-1][0]) / 2)
+    if batch:
+        yield emit()
+
+
+class _Progress:
+    """One status line on stderr: seconds and frames of the video processed, and the speed."""
+
+    def __init__(self, name: str, duration: float, enabled: bool, stream_=None):
+        self.name = name
+        self.duration = duration
+        self.enabled = enabled
+        self.out = stream_ or sys.stderr
+        self.tty = getattr(self.out, "isatty", lambda: False)()
+        self.begin = time.perf_counter()
+        self.shown = -1.0
+        self.last_step = -1
+
+    def update(self, seconds: float, frames: int, done: bool = False):
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.begin
+        # A terminal gets a redrawn line twice a second; a log gets one line per 10%.
+        if self.tty:
+            if not done and elapsed - self.shown < 0.5:
+                return
+        else:
+            step = int(10 * seconds / self.duration) if self.duration > 0 else 0
+            if not done and step == self.last_step:
+                return
+            self.last_step = step
+        self.shown = elapsed
+        total = f"/{self.duration:.1f}" if self.duration > 0 else ""
+        line = (
+            f"{self.name}: {seconds:.1f}{total} s of video, {frames} frames in {elapsed:.1f} s "
+            f"({frames / max(elapsed, 1e-9):.1f} frames/s)"
+        )
+        end = "\n" if done or not self.tty else ""
+        self.out.write(("\r" if self.tty else "") + line + end)
+        self.out.flush()
+
+
+def _forward(model: keras.Model):
+    """The model's inference call: a traced function on TensorFlow, the plain call elsewhere."""
+    if keras.backend.backend() == "tensorflow":
+        call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return lambda x: call(tf.convert_to_tensor(x)).numpy()
+    return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
+
+
 def predict_video(
     model: keras.Model,
     path: str | os.PathLike,
@@ -67,90 +369,122 @@ def predict_video(
     num_frames: int | None = None,
     size: int | None = None,
     stride: int | None = None,
+    stride_seconds: float | None = None,
+    fps: float | None = None,
     batch_size: int = 8,
+    streaming: bool = True,
+    transform_threads: int = 2,
+    progress: bool = False,
 ) -> Timeline:
     """Slides a clip over the whole video and predicts each position.
 
+    Frames are transformed by `kvid.preprocessing.preprocess_frames` with the
+    convention of `clip_preprocessing(model, model_name, ...)`: the clips the
+    exported serving graph would make from the same frames.
+
     Args:
         model: a classifier taking `(batch, frames, height, width, 3)` clips.
-        path: the video file.
+        path: the video file (or frame folder).
         class_names: the name of each output.
         model_name: the registry key of its input convention (default: the model's name).
-        num_frames: frames per clip; defaults to the model's input length.
-        size: the square crop side (the short side is resized to it); defaults
-            to the model's input size.
+        num_frames: frames per clip; defaults to the model's input length,
+            else its convention's.
+        size: the crop side; defaults to the model's input size, else its
+            convention's (the resize scales with it).
         stride: frames between clip starts; defaults to `num_frames // 2`.
+        stride_seconds: seconds between clip starts instead of `stride`
+            (rounded to frames at `fps`, or at the video's nominal rate).
+        fps: resample the video to this frame rate first; `None` keeps its frames.
         batch_size: clips per forward pass.
+        streaming: decode frame by frame in bounded memory (the default);
+            `False` decodes the whole video into memory first (short videos,
+            and the reference the streamed timeline is tested against).
+        transform_threads: threads resizing frames while others decode and
+            the model runs (a 1080p frame costs ~30 ms of CPU to resize,
+            several times its decoding).
+        progress: show a progress line on stderr.
+
+    Returns:
+        A `Timeline`.
+
+    Example:
+        >>> timeline = kvid.training.predict_video(model, "match.mp4", class_names=names,
+        ...                                        stride_seconds=1.0, fps=15)
+        >>> timeline.save("match.json")
     """
-    key = model_files.preprocessing_key(model, model_name)
-    _, frames, height, _, _ = model.inputs[0].shape
-    num_frames = num_frames or frames
-    size = size or height
-    if not num_frames or not size:
+    path = os.fspath(path)
+    convention = clip_preprocessing(model, model_name, num_frames=num_frames, size=size)
+    num_frames = convention.num_frames
+    header = stream.stream_info(path)
+    rate = float(fps) if fps else header.nominal_fps
+    if stride is not None and stride_seconds is not None:
         raise ValueError(
-            "The model's input shape leaves the clip size open: pass it. "
-            f"Received: num_frames={num_frames}, size={size}"
+            "Pass `stride` (frames) or `stride_seconds`, not both. "
+            f"Received: stride={stride}, stride_seconds={stride_seconds}"
         )
+    if stride_seconds is not None:
+        if stride_seconds <= 0:
+            raise ValueError(f"`stride_seconds` must be positive. Received: {stride_seconds}")
+        stride = max(round(stride_seconds * rate), 1)
     stride = stride or max(num_frames // 2, 1)
-    video = decode.read_video(path)
-    length = len(video)
-    video = video_folder.centre_crop(video_folder.resize_short_side(video, size), size)
-    starts = np.arange(0, max(length - num_frames, 0) + 1, stride)
-    clips = tf.stack(
-        [tf.gather(video, np.minimum(s + np.arange(num_frames), length - 1)) for s in starts]
+
+    def transform(frames):
+        return preprocessing_lib.preprocess_frames(frames, convention).numpy()
+
+    if streaming:
+        timed = stream.iter_timed_frames(path, fps)
+    else:
+        info = decode.probe(path)
+        positions = decode.frame_positions(info, fps=fps)
+        times = np.arange(len(positions)) / fps if fps else info.times[positions]
+        timed = zip(times, decode.decode_frames(info, positions), strict=True)
+    batches = sliding_clips(
+        timed,
+        transform,
+        num_frames=num_frames,
+        stride=stride,
+        batch_size=batch_size,
+        workers=transform_threads if streaming else 1,
     )
-    probs = []
-    for first in range(0, len(clips), batch_size):
-        batch = preprocess_input(clips[first : first + batch_size], key)
-        probs.append(keras.ops.convert_to_numpy(model(batch, training=False)))
-    return Timeline(starts=starts, probs=np.concatenate(probs), class_names=tuple(class_names))
-
-
-def _draw_line(canvas, points, color, thickness=2):
-    """Draws a polyline through `(x, y)` pixel points onto an RGB canvas."""
-    height, width = canvas.shape[:2]
-    if len(points) == 1:
-        points = np.array([points[0] - [4, 0], points[0] + [4, 0]])
-    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:], strict=True):
-        steps = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
-        xs = np.round(np.linspace(x0, x1, steps)).astype(int)
-        ys = np.round(np.linspace(y0, y1, steps)).astype(int)
-        for dy in range(-(thickness // 2), thickness - thickness // 2):
-            for dx in range(-(thickness // 2), thickness - thickness // 2):
-                canvas[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)] = color
-
-
-def timeline_image(timeline: Timeline, k: int = 5, width: int = 640, height: int = 240):
-    """The top-`k` classes' probability over time as an RGB uint8 plot (no text).
-
-    Colours follow `PALETTE` in rank order; probability 0 is the bottom grid
-    line and 1 the top one, with grid lines every 0.25.
-    """
-    margin = 12
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    plot_h, plot_w = height - 2 * margin, width - 2 * margin
-    for level in np.linspace(0, 1, 5):
-        canvas[margin + int(round((1 - level) * plot_h)), margin : margin + plot_w + 1] = 210
-    canvas[margin : margin + plot_h + 1, margin] = 150
-    order = np.argsort(-timeline.probs.mean(axis=0), kind="stable")[:k]
-    count = len(timeline.starts)
-    xs = margin + (np.arange(count) / max(count - 1, 1)) * plot_w
-    for rank, index in enumerate(order):
-        ys = margin + (1 - timeline.probs[:, index]) * plot_h
-        _draw_line(canvas, np.stack([xs, ys], axis=1), PALETTE[rank % len(PALETTE)][1])
-    return canvas
+    forward = _forward(model)
+    bar = _Progress(os.path.basename(path), header.duration, progress)
+    starts, centres, probs = [], [], []
+    frames_read, seconds_read = 0, 0.0
+    for batch in stream.prefetch(batches, depth=1) if streaming else batches:
+        probs.append(forward(batch.clips))
+        starts.append(batch.starts)
+        centres.append(batch.times)
+        frames_read, seconds_read = batch.frames_read, batch.seconds_read
+        bar.update(seconds_read, frames_read)
+    bar.update(max(seconds_read, header.duration), frames_read, done=True)
+    return Timeline(
+        times=np.concatenate(centres),
+        probs=np.concatenate(probs),
+        class_names=tuple(class_names),
+        starts=np.concatenate(starts),
+        duration=header.duration or seconds_read,
+        fps=rate,
+        num_frames=num_frames,
+        stride=stride,
+        video=path,
+    )
 
 
 def report(timeline: Timeline, k: int = 5) -> str:
     """Top-`k` labels of the video, then each clip's probabilities for them."""
     top = timeline.top(k)
-    lines = ["top-5 for the whole video:"]
+    lines = [f"top-{k} for the whole video:"]
     lines += [f"  {rank + 1}. {name:<28} {p:.3f}" for rank, (name, p) in enumerate(top)]
     indices = [timeline.class_names.index(name) for name, _ in top]
-    header = "".join(f"{PALETTE[r % len(PALETTE)][0]:>10}" for r in range(len(top)))
-    lines.append(f"timeline (clip start frame; columns in the order above):\n{'frame':>7}{header}")
-    for start, row in zip(timeline.starts, timeline.probs, strict=True):
-        lines.append(f"{start:>7}" + "".join(f"{row[i]:>10.3f}" for i in indices))
+    # Columns are named by the colour of their line in the plot.
+    colors = [plots.TIMELINE_COLORS[r % len(plots.TIMELINE_COLORS)] for r in range(len(top))]
+    header = "".join(f"{color.removeprefix('tab:'):>10}" for color in colors)
+    lines.append(
+        "timeline (clip start frame, clip centre in seconds; columns in the order above):\n"
+        f"{'frame':>7}{'time':>9}{header}"
+    )
+    for start, t, row in zip(timeline.starts, timeline.times, timeline.probs, strict=True):
+        lines.append(f"{start:>7}{t:>9.2f}" + "".join(f"{row[i]:>10.3f}" for i in indices))
     return "\n".join(lines)
 
 
@@ -163,14 +497,27 @@ def predict_file(
     num_frames: int | None = None,
     size: int | None = None,
     stride: int | None = None,
+    stride_seconds: float | None = None,
+    fps: float | None = None,
+    batch_size: int = 8,
+    output_path: str | None = None,
     plot_path: str | None = None,
+    plot_thumbnails: bool = True,
+    progress: bool = True,
 ) -> str:
     """Predicts `video` with the `.keras` model at `model_path`; returns the printed report.
 
     Class names come from `labels_path`, else from `class_names.txt` next to
-    the model (written by `train`). With `plot_path`, the timeline is also
-    saved as a PNG.
+    the model (written by `train`). With `output_path` (`.json` or `.csv`),
+    the timeline is also saved there; with `plot_path`, plotted as a PNG
+    (with a strip of the video's frames under the time axis unless
+    `plot_thumbnails` is False).
     """
+    if output_path and os.path.splitext(output_path)[1].lower() not in TIMELINE_FORMATS:
+        raise ValueError(
+            f"A timeline is saved as {' or '.join(TIMELINE_FORMATS)}. "
+            f"Received: output_path={output_path!r}"
+        )
     model = model_files.load_model(model_path)
     if labels_path is None:
         folder = os.path.dirname(os.path.abspath(model_path))
@@ -184,9 +531,22 @@ def predict_file(
         num_frames=num_frames,
         size=size,
         stride=stride,
+        stride_seconds=stride_seconds,
+        fps=fps,
+        batch_size=batch_size,
+        progress=progress,
     )
     text = report(timeline)
+    if output_path:
+        text += f"\ntimeline: {timeline.save(output_path)}"
     if plot_path:
-        tf.io.write_file(plot_path, tf.io.encode_png(timeline_image(timeline)))
-        text += f"\ntimeline plot: {plot_path}"
+        figure = plots.timeline_figure(
+            timeline.times,
+            timeline.probs,
+            timeline.class_names,
+            title=f"{os.path.basename(video)}: {model.name} ({model_path})",
+            duration=timeline.duration,
+            thumbnails=plots.video_thumbnails(video)[0] if plot_thumbnails else None,
+        )
+        text += f"\ntimeline plot: {plots.save_figure(figure, plot_path)}"
     return text

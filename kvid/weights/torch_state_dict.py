@@ -53,11 +53,11 @@ def torch_weight_map(layer) -> dict:
     return found
 
 
-def _weighted_layers(model):
+def weighted_layers(model):
     """Layers that own weights, including those nested in sub-models."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from _weighted_layers(layer)
+            yield from weighted_layers(layer)
         elif layer.weights:
             yield layer
 
@@ -67,32 +67,41 @@ def load_torch_state_dict(
     state_dict: Mapping[str, np.ndarray],
     *,
     ignore: Iterable[str] = (),
-) -> None:
+) -> list[tuple[str, str]]:
     """Fills every weight of `model` from a reference state dict.
 
     Args:
         model: a kvid model whose layer names follow the reference's modules.
         state_dict: reference parameter names -> numpy arrays in torch layout.
             `*num_batches_tracked` entries are optional and ignored.
-        ignore: module names (reference spelling, e.g. `"fc"`) whose entries are
-            dropped, e.g. the classifier when loading into a headless model.
+        ignore: module names (reference spelling, e.g. `"fc"`) whose entries,
+            and those of their submodules (`"text_module"` drops
+            `text_module.fc1.weight`), are dropped, e.g. the classifier when
+            loading into a headless model.
+
+    Returns:
+        `(state dict key, model variable path)` for every assigned entry.
 
     Raises:
         ValueError: listing every missing, unexpected and mis-shaped entry at once;
             nothing is assigned unless everything matches.
     """
-    ignore = {name.replace(".", "_") for name in ignore}
+    ignore = tuple(ignore)
+    ignored_layers = {name.replace(".", "_") for name in ignore}
     by_module = defaultdict(dict)
     for key, value in state_dict.items():
         if key.endswith("num_batches_tracked"):
             continue
         module, _, param = key.rpartition(".")
         layer_name = module.replace(".", "_")
-        if layer_name not in ignore:
+        dropped = layer_name in ignored_layers or any(
+            module.startswith(name + ".") for name in ignore
+        )
+        if not dropped:
             by_module[layer_name][param] = (key, np.asarray(value))
 
     missing, mismatched, assignments = [], [], []
-    for layer in _weighted_layers(model):
+    for layer in weighted_layers(model):
         for param, (variable, convert) in torch_weight_map(layer).items():
             # A custom layer may hold a submodule's parameters (`fc.weight`).
             submodule, _, leaf = param.rpartition(".")
@@ -107,7 +116,7 @@ def load_torch_state_dict(
                 got, wanted = tuple(value.shape), tuple(variable.shape)
                 mismatched.append(f"{key}: got {got} (converted), model has {wanted}")
             else:
-                assignments.append((variable, value))
+                assignments.append((key, variable, value))
     # Whatever was not popped is unexpected.
     unexpected = sorted(key for params in by_module.values() for key, _ in params.values())
 
@@ -123,5 +132,6 @@ def load_torch_state_dict(
         raise ValueError(
             f"The state dict does not match model {model.name!r}. " + "; ".join(problems)
         )
-    for variable, value in assignments:
+    for _, variable, value in assignments:
         variable.assign(value.astype(variable.dtype))
+    return [(key, variable.path) for key, variable, _ in assignments]

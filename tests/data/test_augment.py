@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import kvid
 from kvid.data import augment
 
 L = keras.layers
@@ -59,50 +58,6 @@ def test_a_moving_clip_is_flipped_as_a_whole():
         assert columns in (list(range(6)), [7 - t for t in range(6)])
         flipped += columns[0] == 7
     assert 0 < flipped < 12
-
-
-def _gradient_clip(height=60, width=80, frames=2):
-    rows = np.arange(height, dtype=np.float32)[:, None] * np.ones([1, width], np.float32)
-    cols = np.ones([height, 1], np.float32) * np.arange(width, dtype=np.float32)[None]
-    image = np.stack([rows, cols, np.zeros_like(rows)], -1)
-    return np.stack([image + t for t in range(frames)])
-
-
-def test_random_short_side_crop_is_one_window_per_clip():
-    clip = _gradient_clip()
-    corners = set()
-    for k in range(20):
-        out = augment.random_short_side_crop(clip, tf.constant([k, 1]), (16, 16), (20, 30)).numpy()
-        assert out.shape == (2, 16, 16, 3)
-        # Frame 1 is frame 0 + 1 everywhere: the same window was cut from both.
-        np.testing.assert_allclose(out[1] - out[0], 1.0, atol=1e-3)
-        corners.add((round(float(out[0, 0, 0, 0])), round(float(out[0, 0, 0, 1]))))
-    assert len(corners) > 10
-
-
-def test_center_crop_and_three_crops_windows():
-    clip = _gradient_clip(60, 80, frames=1)
-    # Short side 60 -> 30: scale 1/2, so a 10x10 output covers a 20x20 source window.
-    centre = augment.center_crop(clip, (10, 10), 30).numpy()
-    np.testing.assert_allclose(centre[0, :, :, 0].mean(), 20 + 9.5, atol=0.6)
-    np.testing.assert_allclose(centre[0, :, :, 1].mean(), 30 + 9.5, atol=0.6)
-    crops = augment.three_crops(clip, (10, 10), 30).numpy()
-    assert crops.shape == (3, 1, 10, 10, 3)
-    # Along the long side (width): left, centre, right windows starting at 0, 30, 60.
-    np.testing.assert_allclose(crops[:, 0, :, :, 1].mean(axis=(1, 2)), [9.5, 39.5, 69.5], atol=0.6)
-    np.testing.assert_allclose(crops[:, 0, :, :, 0].mean(axis=(1, 2)), [29.5] * 3, atol=0.6)
-
-
-@pytest.mark.parametrize("model", ["r3d_18", "r2plus1d_18"])
-def test_normalize_matches_the_registry_convention(model):
-    clip = np.random.default_rng(1).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
-    pp = kvid.models.get_preprocessing(model)
-    low, high = pp.pixel_range
-    expected = (clip / 255.0 * (high - low) + low - np.array(pp.mean)) / np.array(pp.std)
-    np.testing.assert_allclose(augment.normalize(clip, model), expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(
-        augment.normalize(clip, model), kvid.preprocess_input(clip, model), atol=1e-5
-    )
 
 
 def test_rejects_things_that_are_not_preprocessing_layers():

@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 import os
 
@@ -138,10 +139,38 @@ def test_clips_per_video_frame_step_and_uniform_sampling(video_dir):
 
 def test_model_normalisation(video_dir):
     raw = kvid.data.video_dataset_from_directory(video_dir, seed=4, **SMALL)
-    normed = kvid.data.video_dataset_from_directory(video_dir, seed=4, model="r3d_18", **SMALL)
+    # The default transform of 8x8 crops (short side 9), with r3d_18's normalisation.
+    small_r3d = dataclasses.replace(kvid.models.get_preprocessing("r3d_18"), crop_size=8, resize=9)
+    normed = kvid.data.video_dataset_from_directory(
+        video_dir, seed=4, model=small_r3d, num_frames=4
+    )
     x_raw, _ = next(iter(raw))
     x_norm, _ = next(iter(normed))
     np.testing.assert_allclose(x_norm, kvid.preprocess_input(x_raw, "r3d_18"), atol=1e-4)
+
+
+def test_an_image_size_other_than_the_models_crop_is_refused(video_dir):
+    with pytest.raises(ValueError, match=r"image_size=\(16, 16\), model='r3d_18'"):
+        kvid.data.video_dataset_from_directory(video_dir, image_size=(16, 16), model="r3d_18")
+
+
+def test_validation_clips_are_what_the_export_computes(video_dir):
+    small = dataclasses.replace(kvid.models.get_preprocessing("r3d_18"), crop_size=8, resize=9)
+    val = kvid.data.video_dataset_from_directory(
+        video_dir,
+        validation_split=0.5,
+        subset="validation",
+        seed=2,
+        num_frames=4,
+        model=small,
+        batch_size=None,
+        shuffle=False,
+    )
+    (clip, _), path = next(iter(val)), val.file_paths[0]
+    frames = kvid.data.read_video(path)
+    indices = kvid.preprocessing.sample_indices(len(frames), 4).numpy()
+    expected = kvid.preprocessing.preprocess_frames(frames[indices], small)
+    np.testing.assert_array_equal(clip, expected)
 
 
 def test_keras_layers_augment_inside_the_dataset(video_dir):
@@ -297,8 +326,11 @@ def test_video_evaluation_dataset(video_dir):
 
 
 def test_a_kvid_model_fits_on_the_dataset(video_dir):
+    small = dataclasses.replace(
+        kvid.models.get_preprocessing("r2plus1d_18"), crop_size=16, resize=(18, 24)
+    )
     ds = kvid.data.video_dataset_from_directory(
-        video_dir, batch_size=3, seed=0, num_frames=4, image_size=(16, 16), model="r2plus1d_18"
+        video_dir, batch_size=3, seed=0, num_frames=4, model=small
     )
     model = kvid.R2Plus1D18(
         weights=None, classes=len(ds.class_names), input_shape=(4, 16, 16, 3), alpha=1 / 16

@@ -48,10 +48,12 @@ def test_the_class_attribute_changes_in_the_named_direction():
     assert scenes[7].opacity[0] <= 0.1 and scenes[7].opacity[-1] >= 0.9  # appear
 
 
-def test_write_dataset_writes_decodable_h264_once(tmp_path):
+def test_write_dataset_writes_decodable_h264_once(tmp_path, capsys):
     roots = synthetic.write_dataset(
         tmp_path, train_per_class=2, validation_per_class=1, num_frames=FRAMES, size=SIZE
     )
+    shown = capsys.readouterr().out
+    assert "Writing the built-in dataset (24 videos)" in shown and "24/24" in shown
     for split, count in (("train", 2), ("validation", 1)):
         for name in synthetic.CLASS_NAMES:
             assert len(list((tmp_path / split / name).glob("*.mp4"))) == count
@@ -70,6 +72,7 @@ def test_write_dataset_writes_decodable_h264_once(tmp_path):
         == roots
     )
     assert path.stat().st_mtime_ns == mtime
+    assert capsys.readouterr().out == ""  # nothing written, nothing shown
     with pytest.raises(ValueError, match="other arguments"):
         synthetic.write_dataset(tmp_path, train_per_class=3, num_frames=FRAMES, size=SIZE)
 
@@ -82,3 +85,15 @@ def test_bad_arguments_are_named(kwargs, message):
     args = {"label": 0, "seed": 0, "num_frames": FRAMES, "size": SIZE, **kwargs}
     with pytest.raises(ValueError, match=message):
         synthetic.make_clip(**args)
+
+
+def test_write_dataset_is_quiet_when_asked(tmp_path, capsys):
+    synthetic.write_dataset(
+        tmp_path,
+        train_per_class=1,
+        validation_per_class=1,
+        num_frames=FRAMES,
+        size=SIZE,
+        verbose=False,
+    )
+    assert capsys.readouterr().out == ""

@@ -1,14 +1,20 @@
 import logging
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import kvid
+from kvid import atomic
 from kvid.data import sampling, tfrecord
 from tests.data.conftest import frame_number
 from tests.data.test_pipeline import VIDEOS, _check_clip_of_class
+from tests.training import helpers
 
 SMALL = dict(num_frames=4, image_size=(8, 8))
 
@@ -110,3 +116,37 @@ def test_conversion_skips_bad_files_and_reports_them(tmp_path, caplog):
         kvid.data.convert_directory(
             str(tmp_path), str(tmp_path / "out2"), on_error="raise", verbose=False
         )
+
+
+def test_a_conversion_killed_part_way_leaves_no_shard_and_hidden_files_are_not_videos(
+    video_dir, tmp_path
+):
+    output = tmp_path / "records"
+    code = (
+        "from kvid.data import tfrecord\n"
+        f"tfrecord.convert_directory({video_dir!r}, {str(output)!r}, num_shards=2, verbose=False)"
+    )
+    # Killed after the shards' records were written, as the first of them was being renamed.
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=helpers.ROOT,
+        env={**os.environ, atomic.KILL_ENV: "videos-00001-of-00002.tfrecord"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == -signal.SIGKILL, run.stderr[-3000:]
+    assert tf.io.gfile.glob(str(output / "*.tfrecord")) == []
+    assert len([name for name in os.listdir(output) if atomic.is_partial(name)]) == 2
+    # A rerun replaces the leftovers; a writer's hidden temporary video is not a video.
+    (Path(video_dir) / "a" / ".partial-0-a3.mp4").write_bytes(b"\x00" * 100)
+    try:
+        summary = kvid.data.convert_directory(video_dir, str(output), num_shards=2, verbose=False)
+    finally:
+        os.remove(Path(video_dir) / "a" / ".partial-0-a3.mp4")
+    assert summary.written == 6 and summary.skipped == []
+    assert sorted(os.listdir(output)) == [
+        "class_names.txt",
+        "videos-00000-of-00002.tfrecord",
+        "videos-00001-of-00002.tfrecord",
+    ]

@@ -5,6 +5,8 @@ import pytest
 import kvid
 from kvid.layers import SelfGating
 
+pytestmark = pytest.mark.backends  # also run under KERAS_BACKEND=jax in CI
+
 
 def _gating_model(channels=4):
     clips = keras.Input((None, None, None, channels))

@@ -4,6 +4,8 @@ import pytest
 
 from kvid.layers import WindowMeanPooling3D
 
+pytestmark = pytest.mark.backends  # also run under KERAS_BACKEND=jax in CI
+
 
 def _x(shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")

@@ -4,6 +4,8 @@ import pytest
 
 from kvid.layers import SpaceToDepth3D
 
+pytestmark = pytest.mark.backends  # also run under KERAS_BACKEND=jax in CI
+
 
 def _torch_space_to_depth(x):
     """The HowTo100M port's `_space_to_depth`, on an N,C,T,H,W array."""

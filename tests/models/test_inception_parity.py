@@ -61,7 +61,7 @@ def test_space_to_depth_stem_matches_the_reference_computation():
     stem = keras.Model(model.input, conv.output)
     actual = stem.predict(x.transpose(0, 2, 3, 4, 1), verbose=0).transpose(0, 4, 1, 2, 3)
     assert actual.shape == expected.shape
-    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+    parity.assert_close_to_scale(actual, expected, 1e-5)
 
 
 @pytest.mark.parametrize("fixture_name", ["i3d__public", "s3d__public", "s3dg__public"])

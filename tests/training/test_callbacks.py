@@ -1,5 +1,7 @@
 import csv
+import logging
 import os
+import shutil
 import signal
 import time
 
@@ -72,7 +74,7 @@ def test_time_budget_stops_before_the_next_epoch_would_overrun():
 def test_single_process_writes_into_the_work_dir(tmp_path):
     assert callbacks.worker_dir(tmp_path) == str(tmp_path)
     kinds = [type(c).__name__ for c in callbacks.default_callbacks(tmp_path)]
-    assert kinds == ["BackupAndRestore", "ModelCheckpoint", "CSVLogger", "TensorBoard"]
+    assert kinds == ["Backup", "EpochLog", "BestModel", "TensorBoard"]
 
 
 def test_each_worker_backs_up_into_its_own_folder(tmp_path, monkeypatch):
@@ -84,3 +86,210 @@ def test_each_worker_backs_up_into_its_own_folder(tmp_path, monkeypatch):
         if isinstance(c, keras.callbacks.BackupAndRestore)
     ]
     assert backup.backup_dir == str(tmp_path / "backup" / "worker_1")
+
+
+# In-process checks of what a kill at each moment of a save leaves (the subprocess torture test
+# is tests/training/test_interruptions.py).
+
+X = np.random.default_rng(0).random((32, 4)).astype("float32")
+Y = keras.utils.to_categorical(np.arange(32) % 3, 3)
+
+
+def _model():
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)]
+    )
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    model.compile("adam", loss, metrics=["accuracy"])
+    return model
+
+
+class _Weights(keras.callbacks.Callback):
+    """Records the model's and optimizer's variables after each epoch (before the backup)."""
+
+    def __init__(self, record_from=None):
+        super().__init__()
+        self.after = {}
+        self.record_from = record_from
+        self.recording = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.after[epoch + 1] = _state(self.model)
+        self.recording = epoch + 1 == self.record_from
+
+
+def _state(model):
+    return [v.numpy().copy() for v in model.weights + model.optimizer.variables]
+
+
+def _fit(work, epochs, *extra, resume=True, model=None):
+    model = model or _model()
+    run = callbacks.default_callbacks(work, tensorboard=False, resume=resume)
+    history = model.fit(
+        X,
+        Y,
+        validation_data=(X, Y),
+        epochs=epochs,
+        batch_size=8,
+        verbose=0,
+        callbacks=[*extra, *run],
+    )
+    return model, history, run
+
+
+def _restore(backup_dir):
+    """A new model restored by `Backup` from `backup_dir`: (restored epoch, model)."""
+    model = _model()
+    model.optimizer.build(model.trainable_variables)
+    backup = callbacks.Backup(backup_dir)
+    backup.set_model(model)
+    backup.on_train_begin()
+    return backup.restored_epoch, model
+
+
+def _epochs(work):
+    with open(os.path.join(work, callbacks.TRAINING_LOG), newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def test_every_moment_of_a_backup_leaves_a_complete_backup(tmp_path, monkeypatch):
+    work = str(tmp_path / "run")
+    backup_dir = os.path.join(work, "backup", "worker_0")
+    weights = _Weights(record_from=3)
+    _fit(work, 2, weights)
+    # The third epoch's save, stopped before each rename it makes (where a kill may land).
+    snapshots, replace = [], os.replace
+
+    def snapshot():
+        target = str(tmp_path / f"state{len(snapshots)}")
+        shutil.copytree(backup_dir, target)
+        snapshots.append(target)
+
+    def replacing(*args):
+        if weights.recording:
+            snapshot()
+        return replace(*args)
+
+    monkeypatch.setattr(os, "replace", replacing)
+    _fit(work, 3, weights)
+    monkeypatch.setattr(os, "replace", replace)
+    snapshot()
+    restored = [_restore(path) for path in snapshots]
+    # Before: keeping the last pair as the previous one (2 renames), publishing the new weights,
+    # publishing the new metadata (the commit); after it, and after training ends.
+    assert [epoch for epoch, _ in restored][:4] == [2, 2, 2, 2]
+    assert [epoch for epoch, _ in restored][4:] in ([3, 3], [3])  # [3, 3]: best.keras saved
+    for epoch, net in restored:
+        for got, want in zip(_state(net), weights.after[epoch], strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_torn_latest_backup_falls_back_to_the_previous_one(tmp_path, caplog):
+    work = str(tmp_path / "run")
+    backup_dir = os.path.join(work, "backup", "worker_0")
+    weights = _Weights()
+    _fit(work, 2, weights)
+    second = tmp_path / "second"
+    shutil.copytree(backup_dir, second)
+    _fit(work, 3, weights)
+    assert sorted(os.listdir(backup_dir)) == ["latest.weights.h5", "training_metadata.json"]
+    # Both pairs, the latest one torn (an in-place save cut short, or a disk fault).
+    state = tmp_path / "state"
+    shutil.copytree(backup_dir, state)
+    shutil.copy(second / "latest.weights.h5", state / "previous.weights.h5")
+    shutil.copy(second / "training_metadata.json", state / "previous_training_metadata.json")
+    os.truncate(state / "latest.weights.h5", os.path.getsize(state / "latest.weights.h5") // 2)
+    with caplog.at_level(logging.WARNING):
+        epoch, net = _restore(str(state))
+    assert epoch == 2 and "newer backups could not be read" in caplog.text
+    for got, want in zip(_state(net), weights.after[2], strict=True):
+        np.testing.assert_array_equal(got, want)
+    # Garbage in the latest metadata instead: the same fallback.
+    shutil.copy(os.path.join(backup_dir, "latest.weights.h5"), state / "latest.weights.h5")
+    assert _restore(str(state))[0] == 3
+    (state / "training_metadata.json").write_text('{"epoch": 3, "sha')
+    assert _restore(str(state))[0] == 2
+
+
+def test_no_readable_backup_is_one_error_naming_the_folder_and_the_flag(tmp_path):
+    work = str(tmp_path / "run")
+    backup_dir = os.path.join(work, "backup", "worker_0")
+    _fit(work, 1)
+    weights = os.path.join(backup_dir, "latest.weights.h5")
+    os.truncate(weights, os.path.getsize(weights) // 2)
+    with pytest.raises(callbacks.BackupError, match="--noresume") as error:
+        _fit(work, 2)
+    assert backup_dir in str(error.value)
+    _, history, _ = _fit(work, 2, resume=False)  # starts afresh
+    assert history.epoch == [0, 1] and _epochs(work) == [0, 1]
+
+
+def test_a_finished_run_restarted_trains_no_more_epochs(tmp_path):
+    work = str(tmp_path / "run")
+    _fit(work, 2)
+    _, history, _ = _fit(work, 2)
+    assert history.epoch == [] and _epochs(work) == [0, 1]
+    _, history, _ = _fit(work, 3)  # more epochs continue the run
+    assert history.epoch == [2] and _epochs(work) == [0, 1, 2]
+
+
+def test_a_backup_written_by_keras_resumes(tmp_path):
+    work = str(tmp_path / "run")
+    backup_dir = os.path.join(work, "backup", "worker_0")
+    model = _model()
+    keras_backup = keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)
+    model.fit(X, Y, epochs=2, batch_size=8, verbose=0, callbacks=[keras_backup])
+    epoch, net = _restore(backup_dir)
+    assert epoch == 2
+    for got, want in zip(_state(net), _state(model), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_the_log_is_repaired_to_the_restored_epochs(tmp_path):
+    work = str(tmp_path / "run")
+    log = os.path.join(work, callbacks.TRAINING_LOG)
+    _fit(work, 2)
+    with open(log, newline="") as f:
+        text = f.read()
+    header, *rows = text.splitlines(keepends=True)
+    assert header.startswith("epoch,accuracy,loss,val_accuracy,val_loss") and len(rows) == 2
+    # A kill after the backup of epoch 1 but before its row, with a row of a redone epoch and a
+    # torn row after it (as after a fallback): rows 0 and 1 only, row 1 from the backup.
+    with open(log, "w", newline="") as f:
+        f.write(header + rows[0] + rows[1].replace("1,", "2,", 1) + "3,0.5,0.")
+    _, history, _ = _fit(work, 2)
+    assert history.epoch == []
+    with open(log, newline="") as f:
+        assert f.read() == text
+    # A log torn in its header, a fresh run: one header.
+    with open(log, "w") as f:
+        f.write("epo")
+    _fit(work, 1, resume=False)
+    assert _epochs(work) == [0]
+
+
+def test_the_best_model_survives_a_resume(tmp_path):
+    work = str(tmp_path / "run")
+    best, log = os.path.join(work, callbacks.BEST_MODEL), os.path.join(work, callbacks.TRAINING_LOG)
+    _fit(work, 2)
+
+    def resume_with_scores(scores):
+        with open(log, newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(log, "w", newline="") as f:
+            writer = csv.DictWriter(f, rows[0].keys(), lineterminator="\r\n")
+            writer.writeheader()
+            writer.writerows(
+                dict(row, val_accuracy=score) for row, score in zip(rows, scores, strict=True)
+            )
+        os.remove(best)
+        _, _, run = _fit(work, 2)
+        (best_model,) = [c for c in run if isinstance(c, callbacks.BestModel)]
+        return best_model.best
+
+    # The best epoch is the last one restored, whose save a kill may have stopped: saved again.
+    assert resume_with_scores([0.5, 0.75]) == 0.75
+    assert keras.saving.load_model(best).count_params() == 67
+    assert not [name for name in os.listdir(work) if name.startswith(".partial-")]
+    # An earlier best epoch: its model was saved before the last backup; the score is kept.
+    assert resume_with_scores([0.75, 0.5]) == 0.75 and not os.path.exists(best)

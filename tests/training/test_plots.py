@@ -71,6 +71,7 @@ def test_timeline_with_thumbnails_of_a_video_adds_a_strip_under_the_time_axis(tm
     frames, duration = plots.video_thumbnails(video, count=4)
     assert frames.shape == (4, 32, 32, 3) and frames.dtype == np.uint8
     assert duration == pytest.approx(12 / 30, abs=1e-3)  # write_video writes 30 fps
+    assert plots.video_thumbnails(video, count=2, max_height=16)[0].shape == (2, 16, 16, 3)
     times, probs = timeline_data(clips=5)
     figure = plots.timeline_figure(
         times * duration / times[-1] * 0.9, probs, NAMES, duration=duration, thumbnails=frames
@@ -101,6 +102,7 @@ LOG = """epoch,accuracy,learning_rate,loss,val_accuracy,val_loss
 2,0.7,0.0005,1.0,0.5,1.1
 2,0.75,0.0005,0.9,0.8,0.8
 3,0.9,0.0001,0.5,0.7,0.9
+4,0.95,NA,0.4,,
 """
 
 
@@ -110,9 +112,10 @@ def test_read_training_log_keeps_the_latest_run_and_resumed_epochs_once(tmp_path
     path = tmp_path / "training_log.csv"
     path.write_text(LOG)
     log = plots.read_training_log(path)
-    np.testing.assert_array_equal(log["epoch"], [0, 1, 2, 3])
-    np.testing.assert_allclose(log["val_accuracy"], [0.2, 0.6, 0.8, 0.7])
-    np.testing.assert_allclose(log["loss"], [1.9, 1.4, 0.9, 0.5])
+    np.testing.assert_array_equal(log["epoch"], [0, 1, 2, 3, 4])
+    np.testing.assert_allclose(log["val_accuracy"], [0.2, 0.6, 0.8, 0.7, np.nan])
+    np.testing.assert_allclose(log["loss"], [1.9, 1.4, 0.9, 0.5, 0.4])
+    assert np.isnan(log["learning_rate"][4])  # Keras writes "NA" for a missing value
 
 
 def test_read_training_log_rejects_an_empty_log(tmp_path):
@@ -135,7 +138,7 @@ def test_training_curves_plot_both_splits_and_mark_the_best_epoch(tmp_path):
     for axes in (loss_axes, accuracy_axes):
         legend = [t.get_text() for t in axes.get_legend().get_texts()]
         assert legend[:2] == ["training", "validation"]
-        np.testing.assert_array_equal(axes.get_lines()[0].get_xdata(), [1, 2, 3, 4])
+        np.testing.assert_array_equal(axes.get_lines()[0].get_xdata(), [1, 2, 3, 4, 5])
     assert "best validation: 0.800 (epoch 3)" in legend
 
 

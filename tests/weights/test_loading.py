@@ -1,19 +1,26 @@
-"""`weights=`: local files and named sets downloaded from a server with their hash."""
+"""`weights=`: local files, and named sets downloaded from a mirror with their hash."""
 
-import contextlib
-import functools
 import hashlib
-import http.server
-import threading
+import shutil
+import subprocess
+import sys
+from subprocess import PIPE
 
 import numpy as np
 import pytest
 
 import kvid
-from kvid.weights import WeightSpec, register_weights, unregister_weights
+from kvid import atomic
+from kvid.weights import WeightFile, WeightSpec, register_weights, unregister_weights
+from tests.weights import mirror_path, serve
 from tests.weights.test_torch_state_dict import tiny_model, torch_state_dict
 
 CLIP = np.random.default_rng(1).uniform(-1, 1, (1, 8, 32, 32, 3)).astype("float32")
+ORIGIN = "https://weights.example.org/kvid/r3d_tiny-0123.npz"
+
+
+def git_blob_sha1(data):
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 @pytest.fixture
@@ -25,30 +32,35 @@ def npz_weights(tmp_path):
     return path, reference
 
 
-@contextlib.contextmanager
-def serve(directory):
-    """Serves `directory` over HTTP on 127.0.0.1 for the duration of the block."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
-def named_weights(npz_weights, tmp_path, monkeypatch):
+def mirror(npz_weights, tmp_path, monkeypatch):
+    """The tiny weights published at ORIGIN, served from a local mirror; KVID_HOME in tmp."""
     monkeypatch.setenv("KVID_HOME", str(tmp_path / "kvid_home"))
     path, reference = npz_weights
-    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-    with serve(path.parent) as url:
-        spec = WeightSpec("r3d_18", "test_set", f"{url}/{path.name}", sha256, classes=5)
-        register_weights(spec)
-        yield spec, reference
-        unregister_weights("r3d_18", "test_set")
+    shutil.copy(path, mirror_path(tmp_path / "mirror", ORIGIN))
+    requests = []
+    with serve(tmp_path / "mirror", requests) as url:
+        monkeypatch.setenv(kvid.weights.MIRROR_ENV, url + "/")
+        yield path.read_bytes(), reference, requests
+    unregister_weights("r3d_18", "test_set")
+
+
+def register(data, algorithm="sha256", digest=None):
+    if digest is None:
+        digest = {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha256_prefix": hashlib.sha256(data).hexdigest()[:8],
+            "git_blob_sha1": git_blob_sha1(data),
+        }[algorithm]
+    return register_weights(
+        WeightSpec(
+            "r3d_18",
+            "test_set",
+            (WeightFile(ORIGIN, digest, algorithm),),
+            classes=5,
+            model_kwargs={"alpha": 1 / 16},
+        )
+    )
 
 
 def test_npz_file_path(npz_weights):
@@ -84,30 +96,111 @@ def test_unsupported_file_is_named(tmp_path):
         tiny_model(weights=str(path))
 
 
-def test_named_weights_are_downloaded_once_and_verified(named_weights, tmp_path):
-    spec, reference = named_weights
+@pytest.mark.parametrize("algorithm", ["sha256", "sha256_prefix", "git_blob_sha1"])
+def test_named_weights_come_from_the_mirror_verified_and_converted_once(
+    mirror, tmp_path, capsys, algorithm
+):
+    data, reference, requests = mirror
+    spec = register(data, algorithm)
     model = tiny_model(weights="test_set")
     np.testing.assert_array_equal(
         model.predict(CLIP, verbose=0), reference.predict(CLIP, verbose=0)
     )
-    cached = tmp_path / "kvid_home" / "weights" / spec.file_name
-    assert hashlib.sha256(cached.read_bytes()).hexdigest() == spec.sha256
-    assert "test_set" in kvid.weights.list_weights("r3d_18")
+    assert requests == ["/weights.example.org/kvid/r3d_tiny-0123.npz"]
+    assert "Downloading http://127.0.0.1" in capsys.readouterr().out  # with a progress bar
+    folder = tmp_path / "kvid_home" / "weights" / "r3d_18_test_set"
+    assert (folder / "r3d_tiny-0123.npz").read_bytes() == data
+    assert (folder / "r3d_18_test_set.weights.h5").is_file()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "r3d_18_test_set.weights.h5",
+        "r3d_tiny-0123.npz",
+    ]  # no temporary file left behind
+    # The second time, the converted file is used: no download, no conversion.
+    (folder / "r3d_tiny-0123.npz").unlink()
+    again = tiny_model(weights="test_set")
+    np.testing.assert_array_equal(
+        again.predict(CLIP, verbose=0), reference.predict(CLIP, verbose=0)
+    )
+    assert len(requests) == 1
+    assert kvid.weights.list_weights("r3d_18") == ["kinetics400", "test_set"]
+    assert "r3d_18/test_set" in kvid.weights.list_weights()
+    assert spec is kvid.weights.get_weights_spec("r3d_18", "test_set")
 
 
-def test_hash_mismatch_is_rejected_and_the_file_deleted(named_weights, tmp_path):
-    spec, _ = named_weights
-    register_weights(WeightSpec("r3d_18", "test_set", spec.url, "0" * 64, classes=5))
-    with pytest.raises(ValueError, match="do not match their SHA-256 0000"):
+def test_hash_mismatch_names_both_hashes_and_deletes_the_file(mirror, tmp_path):
+    data, _, _ = mirror
+    register(data, "sha256", "0" * 64)
+    actual = hashlib.sha256(data).hexdigest()
+    with pytest.raises(ValueError, match=f"Expected sha256 0{{64}}, got {actual}; the file was"):
         tiny_model(weights="test_set")
-    assert not (tmp_path / "kvid_home" / "weights" / spec.file_name).exists()
+    folder = tmp_path / "kvid_home" / "weights" / "r3d_18_test_set"
+    assert list(folder.iterdir()) == []
 
 
-def test_named_weights_need_their_class_count(named_weights):
-    with pytest.raises(ValueError, match="classes=7"):
+def test_a_corrupted_cached_download_is_fetched_again(mirror, tmp_path):
+    data, reference, requests = mirror
+    register(data)
+    folder = tmp_path / "kvid_home" / "weights" / "r3d_18_test_set"
+    folder.mkdir(parents=True)
+    (folder / "r3d_tiny-0123.npz").write_bytes(data[:100])
+    model = tiny_model(weights="test_set")
+    np.testing.assert_array_equal(
+        model.predict(CLIP, verbose=0), reference.predict(CLIP, verbose=0)
+    )
+    assert len(requests) == 1
+
+
+def test_a_killed_download_or_conversion_is_redone_and_its_leftovers_removed(mirror, tmp_path):
+    data, reference, requests = mirror
+    register(data)
+    folder = tmp_path / "kvid_home" / "weights" / "r3d_18_test_set"
+    folder.mkdir(parents=True)
+    # What a download and a conversion killed part-way leave (kvid.atomic's temporary names).
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], stdout=PIPE)
+    prefix = f"{atomic.PARTIAL_PREFIX}{atomic._HOST}-{int(dead.stdout)}-000000-"
+    (folder / f"{prefix}r3d_tiny-0123.npz.partial").write_bytes(data[:100])
+    (folder / f"{prefix}r3d_18_test_set.weights.h5").write_bytes(b"\x89HDF")
+    model = tiny_model(weights="test_set")
+    np.testing.assert_array_equal(
+        model.predict(CLIP, verbose=0), reference.predict(CLIP, verbose=0)
+    )
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "r3d_18_test_set.weights.h5",
+        "r3d_tiny-0123.npz",
+    ]
+
+
+def test_named_weights_load_headless(mirror):
+    data, reference, _ = mirror
+    register(data)
+    model = tiny_model(weights="test_set", include_top=False, pooling="avg")
+    assert "fc" not in [layer.name for layer in model.layers]
+    np.testing.assert_array_equal(
+        model.get_layer("layer4_1_conv2_0").kernel.numpy(),
+        reference.get_layer("layer4_1_conv2_0").kernel.numpy(),
+    )
+
+
+def test_named_weights_need_their_class_count(mirror):
+    register(mirror[0])
+    with pytest.raises(ValueError, match=r"have 5 classes.*Received: classes=7"):
         kvid.R3D18(alpha=1 / 16, classes=7, weights="test_set")
 
 
-def test_unknown_name_lists_what_is_registered(named_weights):
-    with pytest.raises(ValueError, match=r"\(test_set\).*weights='imagenet'"):
+def test_named_weights_need_three_input_channels(mirror):
+    register(mirror[0])
+    with pytest.raises(ValueError, match="3 input channels"):
+        tiny_model(weights="test_set", input_shape=(8, 32, 32, 1))
+
+
+def test_unknown_name_lists_what_is_registered(mirror):
+    register(mirror[0])
+    with pytest.raises(ValueError, match=r"\(kinetics400, test_set\).*weights='imagenet'"):
         tiny_model(weights="imagenet")
+
+
+def test_weight_files_check_their_hash_format():
+    with pytest.raises(ValueError, match="64 hex digits"):
+        WeightFile("https://x/y.pth", "abc")
+    with pytest.raises(ValueError, match="algorithm"):
+        WeightFile("https://x/y.pth", "0" * 64, "md5")

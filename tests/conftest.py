@@ -1,0 +1,18 @@
+"""Runs the suite as users run kvid: with oneDNN on, set before TensorFlow loads.
+
+Test modules import tensorflow and keras before kvid (isort's order), which
+would leave TensorFlow's oneDNN kernels off on CPUs where it does not enable
+them itself (e.g. AVX2-only): conftest is imported first.
+"""
+
+import kvid  # noqa: F401
+
+
+def pytest_configure(config):
+    """On JAX, initial weights from numpy (see tests/jax_initializers.py)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        from tests.jax_initializers import use_numpy_initializers
+
+        use_numpy_initializers()

@@ -1,0 +1,149 @@
+"""Torture test: a training run killed with SIGKILL again and again, restarted until it finishes.
+
+Kills land inside each kind of save (the `KVID_TEST_KILL_IN_WRITE` hook of
+`kvid.atomic` cuts the file being written and kills the process), at seeded
+random moments, and once the latest backup is torn on disk. The run is a
+tiny dense model on random numbers with the real callbacks, so one restart
+costs about a Python and TensorFlow start-up.
+"""
+
+import csv
+import os
+import signal
+import time
+
+import keras
+import numpy as np
+
+from kvid import atomic
+from kvid.training import callbacks
+from tests.training import helpers
+
+EPOCHS = 10
+RUN = """
+import time
+import keras
+import numpy as np
+from kvid.training import callbacks
+
+class Progress(keras.callbacks.Callback):
+    # Records each epoch this process begins; a short sleep per batch makes an epoch ~0.5 s.
+    def on_epoch_begin(self, epoch, logs=None):
+        with open({progress!r}, "a") as f:
+            f.write(f"{{epoch}}\\n")
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(0.05)
+
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(0)
+x, y = rng.random((64, 8), "float32"), keras.utils.to_categorical(np.arange(64) % 4, 4)
+model = keras.Sequential(
+    [keras.Input((8,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(4)]
+)
+loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+model.compile("adam", loss, metrics=["accuracy"])
+model.fit(x, y, validation_data=(x, y), epochs={epochs}, batch_size=8, verbose=0,
+          callbacks=[Progress(), *callbacks.default_callbacks({work!r})])
+keras.saving.load_model({best!r})  # as kvid.training.train does after fit
+print("FINISHED")
+"""
+
+
+class Run:
+    """One process of the run: started, optionally killed after a delay, then reaped."""
+
+    def __init__(self, tmp_path, index, kill_in_write=None):
+        self.progress = str(tmp_path / f"progress{index}.txt")
+        work = str(tmp_path / "run")
+        code = RUN.format(
+            progress=self.progress,
+            epochs=EPOCHS,
+            work=work,
+            best=os.path.join(work, callbacks.BEST_MODEL),
+        )
+        env = {atomic.KILL_ENV: kill_in_write} if kill_in_write else {}
+        self.process = helpers.python(code, env=env)
+
+    def begun(self):
+        """The epochs this process began."""
+        if not os.path.exists(self.progress):
+            return []
+        with open(self.progress) as f:
+            return [int(line) for line in f.read().split("\n")[:-1]]
+
+    def finish(self, kill_after=None, timeout=300):
+        """Waits for the process, killing it `kill_after` seconds after its first epoch began."""
+        if kill_after is not None:
+            deadline = time.monotonic() + timeout
+            while not self.begun() and self.process.poll() is None:
+                assert time.monotonic() < deadline, "no epoch began"
+                time.sleep(0.05)
+            time.sleep(kill_after)
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        ((self.out, self.err),) = helpers.finish([self.process], timeout=timeout)
+        return self.process.returncode
+
+
+def _log_epochs(work):
+    with open(os.path.join(work, callbacks.TRAINING_LOG), newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def test_a_run_killed_at_any_moment_finishes_with_each_epoch_logged_once(tmp_path):
+    work = tmp_path / "run"
+    backup = work / "backup" / "worker_0"
+    runs = []
+    in_progress = 0  # the epoch the last kill interrupted
+
+    def restart(kill_in_write=None, kill_after=None, may_lose=0):
+        """Runs one process and checks its restart lost at most the interrupted epoch."""
+        nonlocal in_progress
+        run = Run(tmp_path, len(runs), kill_in_write)
+        code = run.finish(kill_after)
+        runs.append(run)
+        begun = run.begun()
+        if begun:
+            # Resumed: epochs finished before the interrupted one are not trained again.
+            assert begun[0] >= in_progress - may_lose, (begun, in_progress, run.err[-3000:])
+            in_progress = begun[-1]
+        return code
+
+    # A kill inside each kind of save: the best model (its first save), the backup's weights and
+    # metadata, a row of the CSV log (the first append, or the log's repair before it).
+    for hook in (
+        "best.keras",
+        "latest.weights.h5@2",
+        "training_metadata.json",
+        "training_log.csv@2",
+    ):
+        code = restart(kill_in_write=hook)
+        assert code == -signal.SIGKILL, (hook, runs[-1].err[-3000:])
+    # The cut temporary file of the first kill was removed by the next save of best.keras.
+    assert not [name for name in os.listdir(work) if atomic.is_partial(name)]
+    # A torn latest backup (a disk fault, or Keras' in-place save cut short): the restart
+    # falls back to the previous one, redoing one finished epoch too.
+    assert (backup / "previous.weights.h5").exists()
+    latest = backup / "latest.weights.h5"
+    os.truncate(latest, os.path.getsize(latest) // 2)
+    rng = np.random.default_rng(15)
+    restart(kill_after=rng.uniform(0.2, 1.5), may_lose=1)
+    assert "newer backups could not be read" in runs[-1].err
+    # Kills at seeded random moments (within about three epochs: some are left for each), then
+    # restarts until the run finishes.
+    for _ in range(3):
+        restart(kill_after=rng.uniform(0.2, 1.5))
+    for _ in range(2):
+        if runs[-1].process.returncode == 0:
+            break
+        restart()
+    assert runs[-1].process.returncode == 0, runs[-1].err[-3000:]
+    assert "FINISHED" in runs[-1].out
+    assert _log_epochs(work) == list(range(EPOCHS))
+    assert keras.saving.load_model(work / callbacks.BEST_MODEL).count_params() == 836
+    codes = [run.process.returncode for run in runs]
+    assert codes.count(-signal.SIGKILL) >= 5, codes
+    print(
+        "return codes and epochs begun:",
+        [(c, run.begun()) for c, run in zip(codes, runs, strict=True)],
+    )

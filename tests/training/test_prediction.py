@@ -1,0 +1,167 @@
+import csv
+import io
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kvid
+from kvid import preprocessing as preprocessing_lib
+from kvid.data import decode
+from kvid.data.encode import write_video
+from kvid.training import prediction
+from tests.data.conftest import frame_number, numbered_frames
+
+
+def _numbered(count):
+    """`(seconds, frame)` pairs of 2x2 frames whose value is 8 * their index."""
+    return [(i / 10, frame) for i, frame in enumerate(numbered_frames(count, height=2, width=2))]
+
+
+@pytest.fixture(autouse=True)
+def _small_chunks(monkeypatch):
+    # Three 2x2 frames per transform call, so chunks split clips in every way.
+    monkeypatch.setattr(prediction, "TRANSFORM_PIXELS", 3 * 2 * 2)
+
+
+def _cut(count, num_frames, stride, batch_size=2, workers=1):
+    transformed = []
+
+    def transform(frames):
+        transformed.extend(frame_number(frames))
+        return frames.astype(np.float32)
+
+    batches = list(
+        prediction.sliding_clips(
+            _numbered(count),
+            transform,
+            num_frames=num_frames,
+            stride=stride,
+            batch_size=batch_size,
+            workers=workers,
+        )
+    )
+    return batches, transformed
+
+
+@pytest.mark.parametrize(
+    ("count", "num_frames", "stride", "starts"),
+    [
+        (12, 4, 2, [0, 2, 4, 6, 8]),
+        (12, 4, 4, [0, 4, 8]),
+        (13, 4, 6, [0, 6]),
+        (12, 5, 3, [0, 3, 6]),
+        (4, 4, 1, [0]),
+    ],
+)
+@pytest.mark.parametrize("workers", [1, 3])
+def test_sliding_clips_start_every_stride_while_a_clip_fits(
+    count, num_frames, stride, starts, workers
+):
+    batches, transformed = _cut(count, num_frames, stride, workers=workers)
+    assert [len(b.starts) for b in batches] == [2] * (len(starts) // 2) + [1] * (len(starts) % 2)
+    np.testing.assert_array_equal(np.concatenate([b.starts for b in batches]), starts)
+    clips = np.concatenate([b.clips for b in batches])
+    for start, clip in zip(starts, clips, strict=True):
+        np.testing.assert_array_equal(frame_number(clip), start + np.arange(num_frames))
+    centres = np.concatenate([b.times for b in batches])
+    np.testing.assert_allclose(centres, (np.asarray(starts) + (num_frames - 1) / 2) / 10)
+    # Each needed frame is transformed once; frames between clips never are (the
+    # start of a clip the video ends in may be).
+    needed = {s + i for s in starts for i in range(num_frames)}
+    assert sorted(transformed) == sorted(set(transformed))
+    assert needed <= set(transformed) <= needed | set(range(starts[-1] + stride, count))
+    assert batches[-1].frames_read == count
+
+
+def test_a_video_shorter_than_a_clip_loops():
+    batches, _ = _cut(3, 5, 2)
+    assert len(batches) == 1
+    np.testing.assert_array_equal(batches[0].starts, [0])
+    np.testing.assert_array_equal(frame_number(batches[0].clips[0]), [0, 1, 2, 0, 1])
+    np.testing.assert_allclose(batches[0].times, [0.1])
+
+
+def test_sliding_clips_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="stride=0"):
+        list(
+            prediction.sliding_clips(_numbered(4), np.float32, num_frames=2, stride=0, batch_size=1)
+        )
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    keras.utils.set_random_seed(0)
+    return kvid.R3D18(alpha=0.0625, classes=3, input_shape=(4, 32, 32, 3))
+
+
+@pytest.fixture(scope="module")
+def short_video(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (23, 40, 56, 3), dtype=np.uint8)
+    # Smooth enough that H.264 keeps the frames apart, with a keyframe mid-way.
+    frames = np.asarray(tf.image.resize(frames, (40, 56), "area"), np.uint8)
+    path = tmp_path_factory.mktemp("videos") / "short.mp4"
+    return write_video(str(path), frames, fps=25, keyframe_interval=10)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"stride": 3}, {"stride": 7, "fps": 12.0}, {"stride_seconds": 0.2, "fps": 40.0}],
+)
+def test_streamed_timeline_equals_the_in_memory_one(tiny_model, short_video, options):
+    names = ("a", "b", "c")
+    streamed = prediction.predict_video(
+        tiny_model, short_video, class_names=names, batch_size=3, **options
+    )
+    in_memory = prediction.predict_video(
+        tiny_model, short_video, class_names=names, batch_size=3, streaming=False, **options
+    )
+    np.testing.assert_array_equal(streamed.starts, in_memory.starts)
+    np.testing.assert_array_equal(streamed.times, in_memory.times)
+    np.testing.assert_array_equal(streamed.probs, in_memory.probs)
+    assert len(streamed.starts) > 1 and streamed.class_names == names
+    assert streamed.duration == pytest.approx(23 / 25)
+    if "stride_seconds" in options:
+        np.testing.assert_array_equal(np.diff(streamed.starts), 8)  # 0.2 s at 40 fps
+
+
+def test_clips_are_what_the_exported_serving_graph_computes(tmp_path, short_video):
+    keras.utils.set_random_seed(1)
+    model = kvid.R3D18(alpha=0.0625, classes=3, input_shape=(4, None, None, 3))
+    timeline = prediction.predict_video(model, short_video, class_names="abc", stride=5)
+    assert preprocessing_lib.get_preprocessing("r3d_18").crop_shape == (112, 112)
+    export = kvid.export.export_saved_model(model, str(tmp_path / "export"), class_names="abc")
+    serve = tf.saved_model.load(export).signatures["serving_default"]
+    video = decode.read_video(short_video)
+    for start, probs in zip(timeline.starts, timeline.probs, strict=True):
+        served = serve(frames=tf.constant(video[None, start : start + 4]))["probabilities"]
+        np.testing.assert_allclose(probs, served.numpy()[0], rtol=1e-5, atol=1e-6)
+
+
+def test_timeline_as_json_and_csv(tmp_path, tiny_model, short_video):
+    timeline = prediction.predict_video(tiny_model, short_video, class_names=("a", "b", "c"))
+    data = json.loads(open(timeline.save(tmp_path / "t.json", k=2)).read())
+    assert data["num_frames"] == 4 and data["stride"] == 2 and data["video"] == short_video
+    assert [c["time"] for c in data["clips"]] == pytest.approx(timeline.times)
+    first = data["clips"][0]["top"]
+    best = np.argsort(-timeline.probs[0])[:2]
+    assert [t["class"] for t in first] == [timeline.class_names[i] for i in best]
+    assert [t["probability"] for t in first] == pytest.approx(timeline.probs[0][best])
+    rows = list(csv.DictReader(io.StringIO(open(timeline.save(tmp_path / "t.csv")).read())))
+    assert len(rows) == len(timeline.times)
+    assert list(rows[0]) == ["time", "start_frame"] + [
+        f"{c}_{r}" for r in (1, 2, 3) for c in ("class", "probability")
+    ]
+    assert float(rows[-1]["time"]) == pytest.approx(timeline.times[-1], abs=1e-3)
+    with pytest.raises(ValueError, match="t.txt"):
+        timeline.save(tmp_path / "t.txt")
+
+
+def test_stride_in_frames_or_seconds_not_both(tiny_model, short_video):
+    with pytest.raises(ValueError, match="stride=2, stride_seconds=1"):
+        prediction.predict_video(
+            tiny_model, short_video, class_names="abc", stride=2, stride_seconds=1
+        )
