@@ -8,12 +8,11 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", "runs/train/best.keras", "The `.keras` model file.")
 flags.DEFINE_string("data_dir", None, "Class-per-folder videos (e.g. a validation split).")
 flags.DEFINE_string(
-    "model_name", None, "Registry key of its input convention; unset: the model's name."
+    "model_name", None, "Registry key of its input convention; unset: the one the model records."
 )
 flags.DEFINE_integer("num_clips", 10, "Clips per video, evenly spaced.")
 flags.DEFINE_enum("num_crops", "1", ["1", "3"], "Spatial crops per clip.")
 flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
-flags.DEFINE_integer("size", None, "Crop side; unset: the model's input size.")
 flags.DEFINE_integer("batch_size", 16, "Views per forward pass.")
 flags.DEFINE_string("plot", None, "Also save the confusion matrix and per-class accuracy as a PNG.")
 flags.mark_flag_as_required("data_dir")
@@ -28,7 +27,6 @@ def main(argv):
         FLAGS.data_dir,
         model_name=FLAGS.model_name,
         num_frames=FLAGS.num_frames,
-        size=FLAGS.size,
         num_clips=FLAGS.num_clips,
         num_crops=int(FLAGS.num_crops),
         batch_size=FLAGS.batch_size,

@@ -281,28 +281,32 @@ def main(argv):
     peak = matmul_peak_gflops()
     print(f"float32 matmul peak: {peak:.0f} GFLOP/s", flush=True)
     worker = torch_worker()
-    results = [benchmark(key, batches, peak, worker) for key in keys]
-    report = {
-        "date": datetime.date.today().isoformat(),
-        "command": " ".join(["python", "benchmarks/models.py", *sys.argv[1:]]),
-        "machine": {
-            **cpu,
-            "torch_cpu_capability": worker and worker.cpu_capability,
-            "cores": os.cpu_count(),
-            "load_average_at_start": load_at_start,
-            "load_average_at_end": os.getloadavg(),
-        },
-        "versions": {
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "torch": worker and worker.version,
-        },
-        "matmul_peak_gflops": peak,
-        "results": results,
-    }
-    output = pathlib.Path(_OUTPUT.value)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=1))
+    results = []
+    for key in keys:
+        results.append(benchmark(key, batches, peak, worker))
+        # Written after every model, so a run cut short keeps what it measured.
+        report = {
+            "date": datetime.date.today().isoformat(),
+            "command": " ".join(["python", "benchmarks/models.py", *sys.argv[1:]]),
+            "machine": {
+                **cpu,
+                "torch_cpu_capability": worker and worker.cpu_capability,
+                "cores": os.cpu_count(),
+                "load_average_at_start": load_at_start,
+                "load_average_at_end": os.getloadavg(),
+            },
+            "versions": {
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+                "torch": worker and worker.version,
+            },
+            "matmul_peak_gflops": peak,
+            "complete": len(results) == len(keys),
+            "results": results,
+        }
+        output = pathlib.Path(_OUTPUT.value)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=1))
     print(markdown(results))
 
 

@@ -94,12 +94,115 @@ class Preprocessing:
         """`(height, width)` of the crop."""
         return _pair(self.crop_size)
 
+    def get_config(self) -> dict:
+        """The fields as JSON-friendly values (for `.keras` files)."""
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in dataclasses.asdict(self).items()
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Preprocessing:
+        """The inverse of `get_config`."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+
+
+def rescaled(preprocessing: Preprocessing, crop_size) -> Preprocessing:
+    """`preprocessing` with another crop, its resize scaled by the same factor.
+
+    E.g. r3d_18's 128x171 resize and 112 crop become 64x85 and 56 for `crop_size=56`.
+    """
+    old_h, old_w = preprocessing.crop_shape
+    new_h, new_w = _pair(crop_size)
+    factor = min(new_h / old_h, new_w / old_w)
+    if isinstance(preprocessing.resize, (int, np.integer)):
+        resize = max(round(preprocessing.resize * factor), min(new_h, new_w))
+    else:
+        height, width = _pair(preprocessing.resize)
+        resize = (max(round(height * factor), new_h), max(round(width * factor), new_w))
+    crop = crop_size if isinstance(crop_size, (int, np.integer)) else (new_h, new_w)
+    return dataclasses.replace(preprocessing, crop_size=crop, resize=resize)
+
 
 def _pair(size) -> tuple[int, int]:
     if isinstance(size, (int, np.integer)):
         return int(size), int(size)
     height, width = size
     return int(height), int(width)
+
+
+@keras.saving.register_keras_serializable(package="kvid")
+class ClipConvention(keras.layers.Layer):
+    """An identity layer that records the model's `Preprocessing` in its graph.
+
+    Every kvid factory puts one right after its input, so the convention
+    travels with the model: into a model built on a kvid backbone
+    (`keras.Model(backbone.input, head(backbone.output))`), through `.keras`
+    save and load (a registered class, so `safe_mode=True` loads it; no
+    Lambda), and to the exporter, `kvid-evaluate` and `kvid-predict`, which
+    find it with `model_preprocessing`. It computes nothing.
+
+    Args:
+        preprocessing: a `Preprocessing`, a registry key, or a config dict.
+    """
+
+    def __init__(self, preprocessing, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # passes clips through uncast
+        super().__init__(**kwargs)
+        if isinstance(preprocessing, dict):
+            preprocessing = Preprocessing.from_config(preprocessing)
+        self.preprocessing = get_preprocessing(preprocessing)
+        self._convert_input_args = False
+
+    def call(self, inputs):
+        """Returns `inputs` unchanged."""
+        return inputs
+
+    def compute_output_spec(self, inputs):
+        """A new symbolic tensor like `inputs`."""
+        # A new tensor, so the layer is a node of the functional graph.
+        return keras.KerasTensor(inputs.shape, dtype=inputs.dtype)
+
+    def get_config(self):
+        """The layer's config, with the `Preprocessing` as a dict."""
+        return {**super().get_config(), "preprocessing": self.preprocessing.get_config()}
+
+
+def model_preprocessing(model) -> Preprocessing | None:
+    """The `Preprocessing` recorded in `model` by its `ClipConvention` layer, or `None`.
+
+    Looks through nested models too. Several layers with different
+    conventions (two backbones) give `None`: ask the caller for one.
+    """
+    found = {
+        layer.preprocessing
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, ClipConvention)
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def set_model_preprocessing(model, preprocessing) -> None:
+    """Records `preprocessing` in every `ClipConvention` layer of `model`.
+
+    For a model trained on clips of another size than its registry entry's
+    (the convention is then saved with it and used by its export).
+
+    Raises:
+        ValueError: if `model` has no `ClipConvention` layer.
+    """
+    layers = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, ClipConvention)
+    ]
+    if not layers:
+        raise ValueError(
+            f"Model {model.name!r} has no `ClipConvention` layer to record its preprocessing in "
+            "(kvid factories add one after their input)."
+        )
+    for layer in layers:
+        layer.preprocessing = get_preprocessing(preprocessing)
 
 
 # Registry keys -> conventions, filled by `kvid.models.registry.register_model`,

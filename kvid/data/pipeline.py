@@ -450,6 +450,7 @@ def video_dataset_from_directory(
     fps: float | None = None,
     clips_per_video: int = 1,
     augment=True,
+    scale_range: tuple[float, float] = (1.0, 1.25),
     model=None,
     on_error: str = "raise",
 ):
@@ -483,6 +484,8 @@ def video_dataset_from_directory(
         clips_per_video: training clips drawn per video per epoch.
         augment: `True` (horizontal flip), `False`, Keras image preprocessing
             layer(s) (applied with one draw per clip), or `(clip, seed) -> clip`.
+        scale_range: training scale jitter of the resized frames before the
+            random crop; `(1, 1)`: the evaluation resize.
         model: registry key (e.g. `"r2plus1d_18"`), `ModelSpec` or
             `Preprocessing` whose resize, crop and normalisation to apply (the
             validation clips are then exactly the exported model's input);
@@ -502,7 +505,14 @@ def video_dataset_from_directory(
     if not examples:
         raise ValueError(f"No videos found in directory {directory!r}.")
     config = ClipConfig(
-        num_frames, frame_step, sampling, image_size, fps, augment=augment, model=model
+        num_frames,
+        frame_step,
+        sampling,
+        image_size,
+        fps,
+        scale_range=scale_range,
+        augment=augment,
+        model=model,
     )
     return _datasets_from_examples(
         examples,
@@ -537,6 +547,7 @@ def video_dataset_from_annotations(
     fps: float | None = None,
     clips_per_video: int = 1,
     augment=True,
+    scale_range: tuple[float, float] = (1.0, 1.25),
     model=None,
     on_error: str = "raise",
 ):
@@ -553,7 +564,14 @@ def video_dataset_from_annotations(
     """
     examples, class_names = read_annotations(annotation_file, root, class_names, label_offset)
     config = ClipConfig(
-        num_frames, frame_step, sampling, image_size, fps, augment=augment, model=model
+        num_frames,
+        frame_step,
+        sampling,
+        image_size,
+        fps,
+        scale_range=scale_range,
+        augment=augment,
+        model=model,
     )
     _check_label_mode(label_mode, class_names)
     return _labelled_dataset(

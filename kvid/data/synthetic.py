@@ -214,6 +214,15 @@ def make_clip(label: int, seed, num_frames: int = 16, size: int = 64) -> np.ndar
     return render(sample_scene(label, seed, num_frames, size))
 
 
+def read_manifest(directory: str | os.PathLike) -> dict | None:
+    """The arguments `directory` was written with by `write_dataset`, or `None` if it was not."""
+    manifest = os.path.join(os.fspath(directory), _MANIFEST)
+    if not os.path.exists(manifest):
+        return None
+    with open(manifest) as f:
+        return json.load(f)
+
+
 def write_dataset(
     directory: str | os.PathLike,
     *,

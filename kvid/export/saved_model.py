@@ -55,15 +55,19 @@ def resolve_preprocessing(
     Args:
         model: the model to export.
         preprocessing: a registry key, `ModelSpec` or `Preprocessing`; `None`
-            looks it up from `model.name` (a kvid model is named after its
-            registry key), then from a nested sub-model named after a registry
-            key (a kvid backbone used as a layer under the user's own head).
+            takes the one the model records (the `ClipConvention` layer every
+            kvid model has, also inside a model built on a kvid backbone and
+            after `.keras` save and load), else looks it up from `model.name`
+            or a nested sub-model named after a registry key.
 
     Raises:
         ValueError: if `preprocessing` is `None` and no registry key is found.
     """
     if preprocessing is not None:
         return get_preprocessing(preprocessing)
+    recorded = preprocessing_lib.model_preprocessing(model)
+    if recorded is not None:
+        return recorded
     keys = set(list_models())
     if model.name in keys:
         return get_preprocessing(model.name)
@@ -71,9 +75,9 @@ def resolve_preprocessing(
     if len(nested) == 1:
         return get_preprocessing(nested[0])
     raise ValueError(
-        "Cannot tell which preprocessing the model expects: its name is not a kvid registry key "
-        f"and it nests {len(nested)} kvid models ({nested}). Pass `preprocessing=` a registry "
-        "key (e.g. 'r3d_18') or a `kvid.models.Preprocessing`. "
+        "Cannot tell which preprocessing the model expects: it records none (or several), its "
+        f"name is not a kvid registry key and it nests {len(nested)} kvid models ({nested}). "
+        "Pass `preprocessing=` a registry key (e.g. 'r3d_18') or a `kvid.Preprocessing`. "
         f"Received: model.name={model.name!r}"
     )
 

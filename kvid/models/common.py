@@ -6,7 +6,12 @@ import os
 
 import keras
 
+from kvid import preprocessing as preprocessing_lib
 from kvid import weights as weights_lib
+from kvid.layers import BatchNormalization, Conv3D
+
+TORCH_BN_EPSILON = 1e-5  # torch's default
+TORCH_BN_MOMENTUM = 0.9  # Keras' momentum for torch's momentum=0.1
 
 BASE_DOCSTRING = """Instantiates the {title} architecture.
 
@@ -99,6 +104,19 @@ def clip_input(input_shape, input_tensor, name="clips"):
     return input_tensor
 
 
+def record_convention(clips, key):
+    """Passes `clips` through a `ClipConvention` layer holding `key`'s registered preprocessing.
+
+    So the convention travels with the model (into models built on it as a
+    backbone, `.keras` files and exports); the layer computes nothing. A
+    `VideoResNet` built without a registry key records none.
+    """
+    if key is None:
+        return clips
+    convention = preprocessing_lib.get_preprocessing(key)
+    return preprocessing_lib.ClipConvention(convention, name="clip_convention")(clips)
+
+
 def model_inputs(clips, input_tensor):
     """The inputs to build the `keras.Model` from (keras.applications' rule)."""
     if input_tensor is not None:
@@ -134,6 +152,23 @@ def finish_model(model, *, key, weights, include_top, classes, head_layers=("fc"
             head_layers=head_layers,
         )
     return model
+
+
+def conv3d(x, filters, kernel, stride, padding, name):
+    """A bias-free Conv3D with torch-style symmetric zero `padding` per axis."""
+    if any(padding):
+        if stride == (1, 1, 1) and all(
+            p == k // 2 and k % 2 for k, p in zip(kernel, padding, strict=True)
+        ):
+            # At stride 1, Keras "same" is exactly this symmetric padding.
+            return Conv3D(filters, kernel, padding="same", use_bias=False, name=name)(x)
+        x = keras.layers.ZeroPadding3D(tuple((p, p) for p in padding), name=f"{name}_pad")(x)
+    return Conv3D(filters, kernel, strides=stride, use_bias=False, name=name)(x)
+
+
+def batch_norm(x, name, *, epsilon=TORCH_BN_EPSILON, momentum=TORCH_BN_MOMENTUM):
+    """BatchNormalization; `momentum` is Keras' (1 - torch's); torch's defaults."""
+    return BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)(x)
 
 
 def scaled(width, alpha):

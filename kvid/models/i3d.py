@@ -31,7 +31,7 @@ def unit(x, filters, kernel, name, temporal, strides=1):
     x = Conv3D(
         filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv3d"
     )(x)
-    x = inception.batch_norm(x, BN_EPSILON, BN_MOMENTUM, f"{name}_bn")
+    x = common.batch_norm(x, f"{name}_bn", epsilon=BN_EPSILON, momentum=BN_MOMENTUM)
     return keras.layers.ReLU(name=name)(x)
 
 
@@ -70,20 +70,7 @@ def I3D(
     surgery=None,
 ):
     """Builds I3D; the full docstring is set below from `common.BASE_DOCSTRING`."""
-    return inception.build_model(
-        "i3d",
-        DIALECT,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        name=name,
-        alpha=alpha,
-        surgery=surgery,
-    )
+    return inception.build_model("i3d", DIALECT, **locals())
 
 
 I3D.__doc__ = common.BASE_DOCSTRING.format(

@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection
 
 import keras
 
-from kvid.layers import BatchNormalization, WindowMeanPooling3D
+from kvid.layers import WindowMeanPooling3D
 from kvid.models import common
 
 # GoogLeNet's branch widths: (b0 1x1, b1 1x1, b1 3x3, b2 1x1, b2 3x3, b3 1x1 after the pool).
@@ -154,11 +154,6 @@ def temporal_layers(surgery: str | Collection[str] | None) -> frozenset[str]:
     )
 
 
-def batch_norm(x, epsilon, momentum, name):
-    """BatchNormalization; `momentum` is Keras' (1 - torch's)."""
-    return BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)(x)
-
-
 def inception_block(x, widths, dialect, name, temporal):
     """Four branches (1x1; 1x1 -> 3x3; 1x1 -> 3x3; pool -> 1x1), concatenated."""
     names = dict(zip(BRANCHES, (f"{name}_{branch}" for branch in dialect.branches), strict=True))
@@ -247,7 +242,8 @@ def build_model(
     )
     temporal = temporal_layers(surgery)
     clips = common.clip_input(input_shape, input_tensor)
-    x = inception_features(clips, dialect, alpha=alpha, temporal=temporal)
+    x = common.record_convention(clips, key)
+    x = inception_features(x, dialect, alpha=alpha, temporal=temporal)
     if include_top and dialect.head is not None:
         x = window_classifier(x, dialect.head, classes, classifier_activation)
     else:

@@ -284,7 +284,7 @@ def P3DResNet(
     )
     clips = common.clip_input(input_shape, input_tensor)
     planes = [common.scaled(p, alpha) for p in STAGE_PLANES]
-    x = stem(clips, CONV_2D, planes[0], alpha)
+    x = stem(common.record_convention(clips, key), CONV_2D, planes[0], alpha)
     # torch pads its max-pool with -inf; zeros are the same after the ReLU.
     x = keras.layers.ZeroPadding3D(((0, 0), (1, 1), (1, 1)), name="stem_pool_pad")(x)
     x = keras.layers.MaxPooling3D((1, 3, 3), (1, 2, 2), name="stem_pool")(x)

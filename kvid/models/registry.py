@@ -39,9 +39,8 @@ class ModelSpec:
         preprocessing: the input convention of the model (and of its weights).
         reference: the implementation the port is checked against, or the paper
             that describes it when no public implementation exists.
-        kwargs: arguments bound to `factory` for this key.
         test_kwargs: arguments that make a tiny version of the model for fast
-            registry-wide tests (narrow widths), merged over `kwargs`.
+            registry-wide tests (narrow widths).
         endpoints: names of the layers whose outputs are the model's named
             feature endpoints, in depth order.
     """
@@ -50,13 +49,12 @@ class ModelSpec:
     factory: Callable[..., keras.Model]
     preprocessing: Preprocessing
     reference: str
-    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     test_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     endpoints: tuple[str, ...] = ()
 
     def build(self, **kwargs) -> keras.Model:
-        """Builds the model with this entry's arguments, overridden by `kwargs`."""
-        return self.factory(**{**self.kwargs, **kwargs})
+        """Builds the model: `factory(**kwargs)`."""
+        return self.factory(**kwargs)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}

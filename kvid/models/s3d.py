@@ -28,7 +28,6 @@ from kvid.models.registry import (
     Preprocessing,
     register_model,
 )
-from kvid.models.video_resnet import conv3d
 
 PAPER = (
     "Xie et al., Rethinking Spatiotemporal Feature Learning: Speed-Accuracy Trade-offs in Video "
@@ -50,8 +49,8 @@ S3D_PREPROCESSING = Preprocessing(
 
 def _conv_norm_act(x, filters, kernel, strides, padding, name):
     """Conv3dNormActivation of torchvision: conv `{name}_0`, BN `_1`, ReLU `_2`."""
-    x = conv3d(x, filters, kernel, strides, padding, f"{name}_0")
-    x = inception.batch_norm(x, *S3D_BN, f"{name}_1")
+    x = common.conv3d(x, filters, kernel, strides, padding, f"{name}_0")
+    x = common.batch_norm(x, f"{name}_1", epsilon=S3D_BN[0], momentum=S3D_BN[1])
     return keras.layers.ReLU(name=f"{name}_2")(x)
 
 
@@ -119,7 +118,7 @@ S3DG_PREPROCESSING = Preprocessing(num_frames=32, crop_size=224, resize=256)
 
 def _st_bn_relu(x, index, name):
     """STConv3D's `bn{index}` and ReLU after `conv{index}`."""
-    x = inception.batch_norm(x, *S3DG_BN, f"{name}_bn{index}")
+    x = common.batch_norm(x, f"{name}_bn{index}", epsilon=S3DG_BN[0], momentum=S3DG_BN[1])
     return keras.layers.ReLU(name=f"{name}_relu{index}")(x)
 
 
@@ -141,7 +140,7 @@ def _st_conv(x, filters, kernel, name, temporal):
 def _st_stem(x, filters, name, temporal):
     """conv1: one full 3x7x7 conv, stride 2, torch padding (1, 3, 3)."""
     kernel, padding = ((3, 7, 7), (1, 3, 3)) if temporal else ((1, 7, 7), (0, 3, 3))
-    x = conv3d(x, filters, kernel, (2, 2, 2), padding, f"{name}_conv1")
+    x = common.conv3d(x, filters, kernel, (2, 2, 2), padding, f"{name}_conv1")
     return _st_bn_relu(x, 1, name)
 
 
@@ -224,20 +223,7 @@ def S3D(
     surgery=None,
 ):
     """Builds S3D; the full docstring is set below from `common.BASE_DOCSTRING`."""
-    return inception.build_model(
-        "s3d",
-        S3D_DIALECT,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        name=name,
-        alpha=alpha,
-        surgery=surgery,
-    )
+    return inception.build_model("s3d", S3D_DIALECT, **locals())
 
 
 def S3DG(
@@ -254,20 +240,9 @@ def S3DG(
     space_to_depth=False,
 ):
     """Builds S3D-G; the full docstring is set below from `common.BASE_DOCSTRING`."""
-    return inception.build_model(
-        "s3dg",
-        s3dg_dialect(space_to_depth),
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        name=name,
-        alpha=alpha,
-        surgery=surgery,
-    )
+    arguments = locals()
+    dialect = s3dg_dialect(arguments.pop("space_to_depth"))
+    return inception.build_model("s3dg", dialect, **arguments)
 
 
 S3D.__doc__ = common.BASE_DOCSTRING.format(

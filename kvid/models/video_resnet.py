@@ -15,8 +15,8 @@ import dataclasses
 
 import keras
 
-from kvid.layers import BatchNormalization, Conv3D
 from kvid.models import common
+from kvid.models.common import batch_norm, conv3d
 from kvid.models.registry import TORCHVISION_VIDEO, ModelSpec, register_model
 
 CONV_3D = "3d"  # 3x3x3
@@ -28,25 +28,6 @@ CONV_KINDS = (CONV_3D, CONV_2D, CONV_2PLUS1D)
 STAGE_WIDTHS = (64, 128, 256, 512)
 BLOCKS_PER_STAGE = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 ENDPOINTS = ("stem", "layer1", "layer2", "layer3", "layer4")
-BN_EPSILON = 1e-5  # torch's default
-BN_MOMENTUM = 0.9  # torch's momentum=0.1
-
-
-def conv3d(x, filters, kernel, stride, padding, name):
-    """A bias-free Conv3D with torch-style symmetric zero `padding` per axis."""
-    if any(padding):
-        if stride == (1, 1, 1) and all(
-            p == k // 2 and k % 2 for k, p in zip(kernel, padding, strict=True)
-        ):
-            # At stride 1, Keras "same" is exactly this symmetric padding.
-            return Conv3D(filters, kernel, padding="same", use_bias=False, name=name)(x)
-        x = keras.layers.ZeroPadding3D(tuple((p, p) for p in padding), name=f"{name}_pad")(x)
-    return Conv3D(filters, kernel, strides=stride, use_bias=False, name=name)(x)
-
-
-def batch_norm(x, name):
-    """BatchNormalization with torch's epsilon and momentum."""
-    return BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)(x)
 
 
 def downsample_stride(kind, stride):
@@ -179,7 +160,7 @@ def VideoResNet(
 
     clips = common.clip_input(input_shape, input_tensor)
     widths = [common.scaled(w, alpha) for w in STAGE_WIDTHS]
-    x = stem(clips, conv_kinds[0], widths[0], alpha)
+    x = stem(common.record_convention(clips, key), conv_kinds[0], widths[0], alpha)
     x = keras.layers.Identity(name="stem")(x)
     for stage, (kind, width, blocks) in enumerate(
         zip(conv_kinds[1:], widths, BLOCKS_PER_STAGE[depth], strict=True), start=1

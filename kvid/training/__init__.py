@@ -9,7 +9,6 @@ from kvid.training import (
     schedules,
     strategy,
     train_lib,
-    video_folder,
 )
 from kvid.training.callbacks import (
     Backup,
@@ -29,7 +28,7 @@ from kvid.training.schedules import (
     scale_learning_rate,
 )
 from kvid.training.strategy import get_strategy, patch_keras_multi_worker
-from kvid.training.train_lib import TrainResult, builtin_dataset, train
+from kvid.training.train_lib import TrainConfig, TrainResult, builtin_dataset, train
 
 __all__ = [
     "Backup",
@@ -40,6 +39,7 @@ __all__ = [
     "SyncMovingStatistics",
     "TimeBudget",
     "Timeline",
+    "TrainConfig",
     "TrainResult",
     "WarmupCosineDecay",
     "WarmupStepDecay",
@@ -62,5 +62,4 @@ __all__ = [
     "strategy",
     "train",
     "train_lib",
-    "video_folder",
 ]

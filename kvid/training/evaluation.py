@@ -15,14 +15,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kvid.data import decode
-from kvid.models import preprocess_input
-from kvid.training import model_files, video_folder
+from kvid import data
+from kvid.training import model_files
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationResult:
-    """Accuracies in [0, 1]; `confusion[true, predicted]` counts videos."""
+    """Accuracies in [0, 1]; `confusion[true, predicted]` counts videos.
+
+    `video_probabilities[i]` is the mean of the views' probabilities of the
+    video `video_ids[i]` (ids sorted), the score the accuracies are taken from.
+    """
 
     clip_top1: float
     clip_top5: float
@@ -32,49 +35,8 @@ class EvaluationResult:
     num_videos: int
     confusion: np.ndarray
     class_names: tuple[str, ...] = ()
-
-
-def view_starts(length: int, num_frames: int, num_clips: int) -> np.ndarray:
-    """First frames of `num_clips` clips spread evenly over a `length`-frame video."""
-    last = max(length - num_frames, 0)
-    return np.round(np.linspace(0, last, num_clips)).astype(int)
-
-
-def video_views(video, *, num_frames: int, num_clips: int, crop_size: int, num_crops: int = 1):
-    """Cuts a video into `num_clips * num_crops` views, clip-major.
-
-    Args:
-        video: `(frames, height, width, channels)`, already resized so that its
-            short side is at least `crop_size`.
-        num_frames: frames per view; shorter videos repeat their last frame.
-        num_clips: clips evenly spaced in time.
-        crop_size: side of the square spatial crops.
-        num_crops: 1 (centre) or 3 (both ends and centre of the long side).
-
-    Returns:
-        `(num_clips * num_crops, num_frames, crop_size, crop_size, channels)`.
-    """
-    if num_crops not in (1, 3):
-        raise ValueError(f"`num_crops` must be 1 or 3. Received: num_crops={num_crops}")
-    video = np.asarray(video)
-    length, height, width = video.shape[:3]
-    if min(height, width) < crop_size:
-        raise ValueError(
-            f"Frames of {height}x{width} are smaller than the crop. Received: crop_size={crop_size}"
-        )
-    top, left = (height - crop_size) // 2, (width - crop_size) // 2
-    if num_crops == 1:
-        corners = [(top, left)]
-    elif width >= height:
-        corners = [(top, 0), (top, left), (top, width - crop_size)]
-    else:
-        corners = [(0, left), (top, left), (height - crop_size, left)]
-    views = []
-    for start in view_starts(length, num_frames, num_clips):
-        frames = video[np.minimum(start + np.arange(num_frames), length - 1)]
-        for y, x in corners:
-            views.append(frames[:, y : y + crop_size, x : x + crop_size])
-    return np.stack(views)
+    video_ids: np.ndarray | None = None
+    video_probabilities: np.ndarray | None = None
 
 
 def _in_top_k(probs, labels, k):
@@ -117,6 +79,8 @@ def score(probs, labels, video_ids, num_classes: int | None = None) -> Evaluatio
         num_clips=len(labels),
         num_videos=len(ids),
         confusion=confusion,
+        video_ids=ids,
+        video_probabilities=video_probs,
     )
 
 
@@ -151,59 +115,25 @@ def evaluate(
     return score(probs, labels, ids, num_classes=probs.shape[1])
 
 
-def view_dataset(
-    directory,
-    *,
-    num_frames: int,
-    size: int,
-    num_clips: int = 10,
-    num_crops: int = 1,
-    batch_size: int = 16,
-    preprocess=None,
-) -> tuple[tf.data.Dataset, list[str]]:
-    """Every view of every video of a class-per-folder `directory`.
-
-    Frames are resized so the short side is `size`, then cut into
-    `num_clips x num_crops` views of `num_frames x size x size`.
+def view_batches(dataset: tf.data.Dataset, batch_size: int, *, reverse: bool = False):
+    """`(views, labels, video_ids)` batches from `kvid.data.video_evaluation_dataset` elements.
 
     Args:
-        directory: the class-per-folder root.
-        num_frames: frames per view.
-        size: the crop side (and the short side after resizing).
-        num_clips: clips per video, evenly spaced.
-        num_crops: 1 or 3 spatial crops.
-        batch_size: views per batch.
-        preprocess: optional function applied to uint8 view batches (e.g. the
-            model's `preprocess_input`).
-
-    Returns:
-        `((views, labels, video_ids) batches, class_names)`.
+        dataset: one `(views, label, video_id)` element per video.
+        batch_size: views per batch (a video's views may span batches).
+        reverse: play every view backwards (labels unchanged): a model that
+            reads temporal order scores far lower.
     """
-    paths, labels, class_names = video_folder.list_videos(directory)
 
-    def views_of(index):
-        video = decode.read_video(paths[index])
-        video = video_folder.resize_short_side(video, size).numpy()
-        cut = video_views(
-            video, num_frames=num_frames, num_clips=num_clips, crop_size=size, num_crops=num_crops
+    def per_view(views, label, video_id):
+        if reverse:
+            views = views[:, ::-1]
+        count = tf.shape(views)[0]
+        return tf.data.Dataset.from_tensor_slices(
+            (views, tf.fill([count], label), tf.fill([count], video_id))
         )
-        count = len(cut)
-        return cut, np.full(count, labels[index], np.int32), np.full(count, index, np.int32)
 
-    def load(index):
-        views, view_labels, ids = tf.numpy_function(
-            views_of, [index], (tf.uint8, tf.int32, tf.int32)
-        )
-        views = tf.ensure_shape(views, [num_clips * num_crops, num_frames, size, size, 3])
-        return tf.data.Dataset.from_tensor_slices((views, view_labels, ids))
-
-    dataset = tf.data.Dataset.range(len(paths)).interleave(
-        load, cycle_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
-    dataset = dataset.batch(batch_size)
-    if preprocess is not None:
-        dataset = dataset.map(lambda v, y, i: (preprocess(v), y, i))
-    return dataset.prefetch(tf.data.AUTOTUNE), class_names
+    return dataset.flat_map(per_view).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def evaluate_directory(
@@ -212,37 +142,41 @@ def evaluate_directory(
     *,
     model_name: str | None = None,
     num_frames: int | None = None,
-    size: int | None = None,
     num_clips: int = 10,
     num_crops: int = 1,
     batch_size: int = 16,
 ) -> EvaluationResult:
     """Evaluates the `.keras` model at `model_path` on a class-per-folder `directory`.
 
+    Views come from `kvid.data.video_evaluation_dataset` with the model's own
+    preprocessing (recorded in the model, e.g. by `train`), so each centre-crop
+    view is what the model's SavedModel export computes from the same frames.
+
     Args:
         model_path: a `.keras` file (e.g. `best.keras` of a `train` run).
         directory: the class-per-folder videos.
-        model_name: registry key of the input convention (default: the model's name).
-        num_frames: frames per view (default: the model's input length).
-        size: crop side (default: the model's input size).
+        model_name: registry key of the input convention, for a model that
+            records none (default: the one it records).
+        num_frames: frames per view (default: the model's input length, else
+            its convention's).
         num_clips: clips per video, evenly spaced.
         num_crops: 1 or 3 spatial crops per clip.
         batch_size: views per forward pass.
     """
     model = model_files.load_model(model_path)
-    key = model_files.preprocessing_key(model, model_name)
-    _, frames, height, _, _ = model.inputs[0].shape
-    dataset, class_names = view_dataset(
+    convention = model_files.model_convention(model, model_name)
+    num_frames = num_frames or model.inputs[0].shape[1] or convention.num_frames
+    names = model_files.class_names_beside(model_path)
+    dataset = data.video_evaluation_dataset(
         directory,
-        num_frames=num_frames or frames,
-        size=size or height,
         num_clips=num_clips,
         num_crops=num_crops,
-        batch_size=batch_size,
-        preprocess=lambda views: preprocess_input(views, key),
+        class_names=list(names) if names else None,
+        num_frames=num_frames,
+        model=convention,
     )
-    result = evaluate(model, dataset)
-    return dataclasses.replace(result, class_names=tuple(class_names))
+    result = evaluate(model, view_batches(dataset, batch_size))
+    return dataclasses.replace(result, class_names=tuple(dataset.class_names))
 
 
 def summary(result: EvaluationResult, class_names=None) -> str:

@@ -7,7 +7,8 @@ import os
 import keras
 
 from kvid import atomic
-from kvid.models import list_models
+from kvid import preprocessing as preprocessing_lib
+from kvid.models import get_preprocessing, list_models
 
 CLASS_NAMES_FILE = "class_names.txt"
 
@@ -29,6 +30,44 @@ def preprocessing_key(model: keras.Model, model_name: str | None = None) -> str:
             f"Received: model_name={model_name!r}"
         )
     return key
+
+
+def model_convention(
+    model: keras.Model, model_name: str | None = None
+) -> preprocessing_lib.Preprocessing:
+    """The `Preprocessing` `model` expects.
+
+    `model_name` (a registry key) if given; else the convention the model
+    records (its `ClipConvention` layer: every kvid model, models built on a
+    kvid backbone, and models trained by `train` at their own size); else the
+    registry entry named `model.name`.
+
+    Raises:
+        ValueError: if none applies, or the convention's crop does not fit the
+            model's input size.
+    """
+    if model_name:
+        convention = get_preprocessing(model_name)
+    else:
+        convention = preprocessing_lib.model_preprocessing(model)
+    if convention is None:
+        convention = get_preprocessing(preprocessing_key(model))
+    height, width = model.inputs[0].shape[2:4]
+    if any(
+        side not in (None, crop)
+        for side, crop in zip((height, width), convention.crop_shape, strict=True)
+    ):
+        raise ValueError(
+            f"The model's input size {(height, width)} does not match the crop "
+            f"{convention.crop_shape} of its preprocessing. Received: model_name={model_name!r}"
+        )
+    return convention
+
+
+def class_names_beside(model_path: str | os.PathLike) -> tuple[str, ...] | None:
+    """The names in `class_names.txt` next to a model file (written by `train`), if any."""
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), CLASS_NAMES_FILE)
+    return read_class_names(path) if os.path.exists(path) else None
 
 
 def write_class_names(directory: str, class_names) -> str:

@@ -240,7 +240,10 @@ def training_curves_figure(
     best = None
     if "val_accuracy" in history and np.isfinite(history["val_accuracy"]).any():
         best = int(np.nanargmax(history["val_accuracy"]))
-    panels = ((loss_axes, "loss", "cross-entropy"), (accuracy_axes, "accuracy", "top-1 accuracy"))
+    panels = (
+        (loss_axes, "loss", "cross-entropy (log scale)"),
+        (accuracy_axes, "accuracy", "top-1 accuracy"),
+    )
     for axes, metric, ylabel in panels:
         for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
             if key in history:
@@ -253,6 +256,9 @@ def training_curves_figure(
         axes.grid(True, alpha=0.3)
         # Epochs are whole numbers; let matplotlib pick how many to show.
         axes.xaxis.get_major_locator().set_params(integer=True)
+    # A first epoch's validation loss can be 10x the rest (BatchNorm statistics
+    # not settled yet); a log scale keeps the later epochs readable.
+    loss_axes.set_yscale("log")
     accuracy_axes.set_ylim(0.0, 1.02)
     if best is not None:
         value = history["val_accuracy"][best]
@@ -273,7 +279,7 @@ def write_training_curves(work_dir: str | os.PathLike) -> str:
     """
     work_dir = os.fspath(work_dir)
     history = read_training_log(os.path.join(work_dir, callbacks_lib.TRAINING_LOG))
-    title = f"Training curves of {os.path.abspath(work_dir)}"
+    title = f"Training curves of {work_dir}"
     return save_figure(
         training_curves_figure(history, title=title), os.path.join(work_dir, CURVES_FILE)
     )

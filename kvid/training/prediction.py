@@ -153,13 +153,15 @@ def clip_preprocessing(
     num_frames: int | None = None,
     size: int | None = None,
 ) -> preprocessing_lib.Preprocessing:
-    """The convention clips for `model` are made with: its registry entry's, at its input size.
+    """The convention clips for `model` are made with: the one it records, at its input size.
 
     The crop is `size`, else the model's fixed input size, else the
     registry's; a different crop scales the resize with it (so 32-pixel clips
     of an r3d_18 are 112-pixel clips made smaller). `num_frames` likewise.
     """
-    convention = preprocessing_lib.get_preprocessing(
+    # The convention the model records (train's own size, a fine-tuned backbone's), first.
+    recorded = None if model_name else preprocessing_lib.model_preprocessing(model)
+    convention = recorded or preprocessing_lib.get_preprocessing(
         model_files.preprocessing_key(model, model_name)
     )
     _, frames, height, width, _ = model.inputs[0].shape

@@ -1,24 +1,171 @@
-"""`train`: one call from a model key and a video folder to a trained, evaluated model."""
+"""`train`: from a `TrainConfig` to a trained, evaluated and exported model, in small steps.
+
+The steps, each usable alone: `clip_preprocessing` (the one transform of the
+run), `make_datasets` (`kvid.data`: random clips and augmentation for
+training, the evaluation views of `video_evaluation_dataset` for validation),
+`build_model`, `compile_model`, `make_callbacks` (every callback of a run is
+wired there), `fit`, `evaluate_run` and `export_run`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
+from collections.abc import Mapping
 
 import keras
 import tensorflow as tf
 
+from kvid import data as data_lib
+from kvid import export as export_lib
+from kvid import preprocessing as preprocessing_lib
 from kvid.data import synthetic
-from kvid.models import Preprocessing, get_model, get_preprocessing, preprocess_input
+from kvid.models import get_model, get_preprocessing
+from kvid.preprocessing import Preprocessing
 from kvid.training import callbacks as callbacks_lib
-from kvid.training import evaluation, model_files, schedules, video_folder
+from kvid.training import evaluation, model_files, schedules
 from kvid.training import strategy as strategy_lib
 
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "step", "cosine")
+MIXED_PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16")
 DEFAULT_SYNTHETIC_DIR = os.path.join(
     os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "datasets"
 )
+
+
+def _option(default, help_text: str, *, flag: bool = True, kind=None, enum=None):
+    """A `TrainConfig` field with the help text (and type) of its generated flag."""
+    metadata = {"help": help_text, "flag": flag, "kind": kind, "enum": enum}
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; `apps/train.py` makes one flag per field.
+
+    The defaults are for real data: a full-width model (the factory's
+    defaults) trained for `epochs`, clips resized and cropped by the model's
+    registered convention. `TrainConfig.demo()` is the built-in dataset's
+    quick run (quarter-width S3D-G on 64-pixel clips, a time budget).
+    """
+
+    model: str = _option("s3dg", "Registry key of the model (see kvid.list_models()).")
+    data_dir: str | None = _option(
+        None,
+        "Folder with train/ and validation/ class folders; unset: the built-in synthetic "
+        "dataset, with the demo's settings for every flag left unset.",
+        kind=str,
+    )
+    work_dir: str = _option(
+        os.path.join("runs", "train"), "Checkpoints, backups and logs; rerun to resume."
+    )
+    resume: bool = _option(
+        True,
+        "Resume the run in work_dir from its last backed-up epoch (a finished run trains no "
+        "more epochs); False (--noresume) starts afresh.",
+    )
+    export_dir: str | None = _option(
+        None,
+        "Export the SavedModel to <export_dir>/<model>/<version> ('' or unset: skip).",
+        kind=str,
+    )
+    alpha: float | None = _option(None, "Width multiplier; unset: the factory's.", kind=float)
+    model_kwargs: Mapping = _option({}, "More factory arguments.", flag=False)
+    epochs: int = _option(10, "Epochs to train (the cosine ends with the last).")
+    batch_size: int = _option(16, "Global batch size.")
+    num_frames: int = _option(16, "Frames per clip.")
+    size: int | None = _option(
+        None,
+        "Crop side in pixels; unset: the model's registered crop (the built-in dataset: its "
+        "frame size). Another size scales the model's resize with it.",
+        kind=int,
+    )
+    frame_step: int = _option(1, "Step between sampled frames.")
+    sampling: str = _option("consecutive", "Frames of a clip.", enum=data_lib.sampling.SAMPLINGS)
+    clips_per_video: int = _option(1, "Training clips drawn from each video per epoch.")
+    augment: object = _option(
+        True,
+        "Training augmentation: horizontal flips (off on the built-in dataset, whose "
+        "left/right classes a flip would swap); the library also takes Keras layers.",
+        kind=bool,
+    )
+    scale_range: tuple[float, float] = _option(
+        (1.0, 1.25), "Training scale jitter of the resized frames before the random crop."
+    )
+    eval_clips: int = _option(1, "Evenly spaced clips per validation video in the final score.")
+    reversed_evaluation: bool = _option(
+        False, "Also score every validation clip played backwards (decodes validation twice)."
+    )
+    optimizer: str = _option("adam", "The optimizer.", enum=OPTIMIZERS)
+    learning_rate: float = _option(1e-3, "Peak learning rate.")
+    schedule: str = _option("cosine", "After warm-up.", enum=SCHEDULES)
+    warmup_epochs: float = _option(1.0, "Epochs of linear warm-up.")
+    milestones: tuple[int, ...] = _option(
+        (), "Epochs at which the 'step' schedule decays.", kind=int
+    )
+    gamma: float = _option(0.1, "Decay factor of the 'step' schedule.")
+    weight_decay: float = _option(0.0, "Decoupled weight decay (not on biases or norms).")
+    label_smoothing: float = _option(0.0, "Label smoothing, e.g. 0.1.")
+    gradient_accumulation_steps: int | None = _option(None, "Batches per update (>= 2).", kind=int)
+    freeze_batch_norm: bool = _option(False, "Freeze all BatchNorm layers but the first.")
+    mixed_precision: str | None = _option(
+        None, "Mixed precision policy.", enum=MIXED_PRECISION_POLICIES
+    )
+    strategy: str = _option("auto", "Distribution strategy.", enum=strategy_lib.STRATEGIES)
+    jit_compile: bool | None = _option(None, "XLA; unset: only with a GPU.", kind=bool)
+    time_budget: float | None = _option(
+        None, "Stop after the epoch that would overrun this many seconds.", kind=float
+    )
+    train_per_class: int = _option(375, "Built-in dataset: training videos per class.")
+    validation_per_class: int = _option(125, "Built-in dataset: validation videos per class.")
+    seed: int = _option(0, "Seed of the data and the initialisation.")
+    verbose: object = _option("auto", "`fit`'s verbosity.", flag=False)
+
+    def __post_init__(self):
+        for name, choices in (
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+            ("mixed_precision", (None, *MIXED_PRECISION_POLICIES)),
+            ("strategy", strategy_lib.STRATEGIES),
+            ("sampling", data_lib.sampling.SAMPLINGS),
+        ):
+            value = getattr(self, name)
+            if value not in choices:
+                raise ValueError(f"`{name}` must be one of {choices}. Received: {name}={value!r}")
+        for name in ("epochs", "batch_size", "num_frames", "clips_per_video", "eval_clips"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        object.__setattr__(self, "scale_range", tuple(float(s) for s in self.scale_range))
+
+    @classmethod
+    def demo(cls, **overrides) -> TrainConfig:
+        """The built-in dataset's quick run: the main job (`python -m apps.train`).
+
+        Quarter-width S3D-G on 64-pixel, 16-frame clips for 8 epochs or 530
+        seconds, scoring reversed clips too (the dataset's classes differ only
+        in frame order). `overrides` replace any of these.
+        """
+        demo = dict(
+            model="s3dg",
+            alpha=0.25,
+            epochs=8,
+            size=64,
+            time_budget=530.0,
+            reversed_evaluation=True,
+        )
+        return cls(**{**demo, **overrides})
+
+    @property
+    def uses_builtin_dataset(self) -> bool:
+        """Whether the run trains on the built-in synthetic dataset."""
+        return self.data_dir is None or synthetic.read_manifest(self.data_dir) is not None
 
 
 @dataclasses.dataclass
@@ -28,31 +175,37 @@ class TrainResult:
     Attributes:
         model: the trained model, with the weights of its best validation epoch.
         history: the per-epoch logs of this process's `fit` (resumed epochs only).
-        val_accuracy: clip top-1 accuracy on the validation split.
-        reversed_val_accuracy: the same with every clip played backwards; far
-            below `val_accuracy` when the model reads temporal order.
-        seconds: wall time of training and evaluation (without making the data).
+        val_accuracy: video top-1 accuracy on the validation split (`eval_clips`
+            centred-crop clips per video; one clip: the centred clip).
+        reversed_val_accuracy: the same with every clip played backwards (far
+            below `val_accuracy` when the model reads temporal order), or
+            `None` without `reversed_evaluation`.
+        seconds: wall time of training, evaluation and export (without making the data).
         class_names: the class of each output.
-        preprocessing: the input convention the model was trained with (its
-            clip length and size), for `kvid.export.export_saved_model`.
+        preprocessing: the input convention the model was trained with (also
+            recorded in the model, so its export and `.keras` file keep it).
         is_chief: whether this process writes the run's shared outputs.
+        export_path: the SavedModel version folder, if the run exported one.
     """
 
     model: keras.Model
     history: dict
     val_accuracy: float
-    reversed_val_accuracy: float
+    reversed_val_accuracy: float | None
     seconds: float
     class_names: list[str]
     preprocessing: Preprocessing
     is_chief: bool
+    export_path: str | None = None
 
     def summary(self) -> str:
         """The one-line result: `val_accuracy=0.973 reversed_val_accuracy=0.121 seconds=412`."""
-        return (
-            f"val_accuracy={self.val_accuracy:.3f} "
-            f"reversed_val_accuracy={self.reversed_val_accuracy:.3f} seconds={self.seconds:.0f}"
+        reverse = (
+            ""
+            if self.reversed_val_accuracy is None
+            else f"reversed_val_accuracy={self.reversed_val_accuracy:.3f} "
         )
+        return f"val_accuracy={self.val_accuracy:.3f} {reverse}seconds={self.seconds:.0f}"
 
 
 def freeze_batch_norm_except_first(model: keras.Model) -> int:
@@ -85,7 +238,10 @@ def builtin_dataset(
 ) -> str:
     """Writes (once) the built-in synthetic dataset and returns its root.
 
-    The folder name records the arguments, so different sizes coexist.
+    The folder name records the arguments, so different sizes coexist. Its
+    classes come in pairs that are each other's mirror image or reverse
+    (`move_left`/`move_right`, `move_up`/`move_down`, ...), so training on it
+    uses no flips: a horizontal flip turns `move_left` into `move_right`.
     """
     name = (
         f"kvid_synthetic_v{synthetic.VERSION}_{num_frames}f_{size}px_"
@@ -127,200 +283,324 @@ def make_optimizer(
     return optimizer
 
 
-def _labelled_clips(directory, *, model, classes=None, **kwargs):
-    """`(model inputs, one-hot labels)` batches of one split, and its class names."""
-    dataset, names, count = video_folder.clip_dataset(directory, **kwargs)
-    if classes is not None and names != classes:
+def resolve_data_dir(config: TrainConfig) -> str:
+    """`config.data_dir`, or the built-in dataset written (once) at the run's clip size."""
+    if config.data_dir is not None:
+        return config.data_dir
+    return builtin_dataset(
+        num_frames=config.num_frames,
+        size=config.size or 64,
+        train_per_class=config.train_per_class,
+        validation_per_class=config.validation_per_class,
+        seed=config.seed,
+    )
+
+
+def clip_preprocessing(config: TrainConfig) -> Preprocessing:
+    """The run's one transform: the model's convention at the run's clip length and size.
+
+    The built-in dataset's frames are already `size` pixels: no resize, the
+    whole frame is the crop. Real videos use the model's registered resize and
+    crop, scaled by `size / crop` when `size` is given.
+    """
+    convention = dataclasses.replace(get_preprocessing(config.model), num_frames=config.num_frames)
+    if config.uses_builtin_dataset:
+        size = config.size or 64
+        return dataclasses.replace(convention, crop_size=size, resize=size)
+    if config.size is None:
+        return convention
+    return preprocessing_lib.rescaled(convention, config.size)
+
+
+def _augment(config: TrainConfig):
+    # The built-in dataset's classes are each other's mirror image: no flips there.
+    if config.uses_builtin_dataset and config.augment is True:
+        return False
+    return config.augment
+
+
+def make_datasets(config: TrainConfig, data_dir: str, preprocessing: Preprocessing):
+    """Training clips, validation clips and the validation views of a run.
+
+    Returns:
+        `(train, validation, evaluation, class_names, steps_per_epoch)`: `train`
+        batches of random clips (`frame_step`, `clips_per_video`, random resized
+        crops, augmentation) with one-hot labels; `validation` batches of the
+        centred clip of every validation video, centre-cropped (the exported
+        model's input); `evaluation` the unbatched `video_evaluation_dataset`
+        of `eval_clips` clips per video, for `evaluate_run`.
+    """
+    train = data_lib.video_dataset_from_directory(
+        os.path.join(data_dir, "train"),
+        label_mode="categorical",
+        batch_size=config.batch_size,
+        seed=config.seed,
+        num_frames=config.num_frames,
+        frame_step=config.frame_step,
+        sampling=config.sampling,
+        clips_per_video=config.clips_per_video,
+        augment=_augment(config),
+        scale_range=config.scale_range,
+        model=preprocessing,
+    )
+    class_names = train.class_names
+    num_videos = len(train.file_paths) * config.clips_per_video
+    steps_per_epoch = math.ceil(num_videos / config.batch_size)
+    if num_videos < config.batch_size:
         raise ValueError(
-            f"The classes of {directory!r} differ from the train split's. "
-            f"Received: {names}, expected {classes}"
+            f"The train split of {data_dir!r} has {len(train.file_paths)} videos, fewer than one "
+            f"batch. Received: batch_size={config.batch_size}"
         )
 
-    def prepare(clips, labels):
-        return preprocess_input(clips, model), tf.one_hot(labels, len(names))
+    def evaluation_views(num_clips):
+        return data_lib.video_evaluation_dataset(
+            os.path.join(data_dir, "validation"),
+            num_clips=num_clips,
+            class_names=class_names,
+            num_frames=config.num_frames,
+            frame_step=config.frame_step,
+            sampling=config.sampling,
+            model=preprocessing,
+        )
 
-    return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE), names, count
-
-
-def clip_accuracy(net, directory, *, model, num_frames, size, batch_size, reverse=False):
-    """Top-1 accuracy on the centre clip of every video of `directory` (optionally reversed)."""
-    dataset, _, _ = video_folder.clip_dataset(
-        directory, num_frames=num_frames, size=size, batch_size=batch_size, reverse=reverse
+    validation = evaluation_views(1).map(
+        lambda views, label, video_id: (views[0], tf.one_hot(label, len(class_names)))
     )
-    views = dataset.unbatch().enumerate().batch(batch_size)
-    views = views.map(lambda ids, clip: (preprocess_input(clip[0], model), clip[1], ids))
-    return evaluation.evaluate(net, views).clip_top1
+    validation = validation.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+    return train, validation, evaluation_views(config.eval_clips), class_names, steps_per_epoch
+
+
+def build_model(config: TrainConfig, num_classes: int, preprocessing: Preprocessing) -> keras.Model:
+    """The registry model at the run's clip size, recording `preprocessing` for its export."""
+    width = {} if config.alpha is None else {"alpha": config.alpha}
+    height, width_px = preprocessing.crop_shape
+    net = get_model(
+        config.model,
+        weights=None,
+        classes=num_classes,
+        input_shape=(config.num_frames, height, width_px, 3),
+        # Under mixed precision the softmax runs in float32 (Keras' advice).
+        classifier_activation=None if config.mixed_precision else "softmax",
+        **{**width, **config.model_kwargs},
+    )
+    if config.mixed_precision:
+        outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(
+            net.outputs[0]
+        )
+        net = keras.Model(net.input, outputs, name=net.name)
+    preprocessing_lib.set_model_preprocessing(net, preprocessing)
+    if config.freeze_batch_norm:
+        freeze_batch_norm_except_first(net)
+    return net
+
+
+def compile_model(net: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
+    """Optimizer with its schedule, loss and accuracy metrics."""
+    rate = schedules.make_schedule(
+        config.schedule,
+        config.learning_rate,
+        steps_per_epoch=steps_per_epoch,
+        epochs=config.epochs,
+        warmup_epochs=config.warmup_epochs,
+        milestones=config.milestones,
+        gamma=config.gamma,
+    )
+    classes = net.outputs[0].shape[-1]
+    jit_compile = config.jit_compile
+    if jit_compile is None:
+        jit_compile = bool(tf.config.list_physical_devices("GPU"))  # XLA's CPU Conv3D is slower
+    net.compile(
+        optimizer=make_optimizer(
+            config.optimizer,
+            rate,
+            weight_decay=config.weight_decay,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+        ),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.TopKCategoricalAccuracy(min(5, classes), name="top5"),
+        ],
+        jit_compile=jit_compile,
+    )
+
+
+def make_callbacks(
+    config: TrainConfig, distribution: tf.distribute.Strategy, extra=()
+) -> list[keras.callbacks.Callback]:
+    """Every callback of a run, in order: the defaults, the time budget, then `extra`."""
+    run_callbacks = callbacks_lib.default_callbacks(
+        config.work_dir, strategy=distribution, resume=config.resume
+    )
+    if config.time_budget:
+        run_callbacks.append(callbacks_lib.TimeBudget(config.time_budget))
+    return [*run_callbacks, *extra]
+
+
+def fit(net, train, validation, config: TrainConfig, run_callbacks, distribution=None) -> dict:
+    """`Model.fit`, then the weights of the best validation epoch back into `net`."""
+    history = net.fit(
+        train,
+        validation_data=validation,
+        epochs=config.epochs,
+        callbacks=run_callbacks,
+        verbose=config.verbose,
+    )
+    best = os.path.join(
+        callbacks_lib.worker_dir(config.work_dir, distribution), callbacks_lib.BEST_MODEL
+    )
+    if os.path.exists(best):
+        net.set_weights(keras.saving.load_model(best, compile=False).get_weights())
+    return history.history
+
+
+def evaluate_run(net, evaluation_views, config: TrainConfig) -> tuple[float, float | None]:
+    """Video top-1 on the validation views, and on them played backwards if asked."""
+    batches = evaluation.view_batches(evaluation_views, config.batch_size)
+    accuracy = evaluation.evaluate(net, batches).video_top1
+    if not config.reversed_evaluation:
+        return accuracy, None
+    reversed_batches = evaluation.view_batches(evaluation_views, config.batch_size, reverse=True)
+    return accuracy, evaluation.evaluate(net, reversed_batches).video_top1
+
+
+def export_run(net, config: TrainConfig, class_names, preprocessing) -> str | None:
+    """Exports the SavedModel to `export_dir/<model>/<next version>`, if `export_dir` is set."""
+    if not config.export_dir:
+        return None
+    return export_lib.export_saved_model(
+        net,
+        os.path.join(config.export_dir, config.model),
+        class_names=class_names,
+        preprocessing=preprocessing,
+    )
+
+
+def define_flags(flag_values, defaults: Mapping | None = None) -> None:
+    """Defines one absl flag per `TrainConfig` field (its help, type and choices).
+
+    Args:
+        flag_values: an `absl.flags.FlagValues`, e.g. `flags.FLAGS`.
+        defaults: the app's own defaults for some fields (e.g. `export_dir`).
+    """
+    from absl import flags  # noqa: PLC0415  (only apps need absl's flags)
+
+    defaults = dict(defaults or {})
+    for field in dataclasses.fields(TrainConfig):
+        meta = field.metadata
+        if not meta.get("flag", False):
+            continue
+        default = defaults.get(field.name, field.default)
+        kind = meta["kind"] or type(default)
+        args = (field.name, default, meta["help"])
+        if meta["enum"] is not None:
+            flags.DEFINE_enum(
+                field.name, default, list(meta["enum"]), meta["help"], flag_values=flag_values
+            )
+        elif isinstance(field.default, tuple):
+            flags.DEFINE_list(field.name, [str(v) for v in default], meta["help"], flag_values)
+        elif kind is bool:
+            flags.DEFINE_bool(*args, flag_values=flag_values)
+        elif kind is int:
+            flags.DEFINE_integer(*args, flag_values=flag_values)
+        elif kind is float:
+            flags.DEFINE_float(*args, flag_values=flag_values)
+        else:
+            flags.DEFINE_string(*args, flag_values=flag_values)
+
+
+def config_from_flags(flag_values) -> TrainConfig:
+    """The `TrainConfig` of parsed flags made by `define_flags`.
+
+    Flags given on the command line (or given an app default) replace the
+    config's values; every other field keeps `TrainConfig()`'s value with
+    `--data_dir`, or `TrainConfig.demo()`'s without it.
+    """
+    overrides = {}
+    for field in dataclasses.fields(TrainConfig):
+        if not field.metadata.get("flag", False):
+            continue
+        flag = flag_values[field.name]
+        if not flag.present and flag.default == _flag_default(field):
+            continue
+        value = flag.value
+        if isinstance(field.default, tuple):
+            element = field.metadata["kind"] or float
+            value = tuple(element(v) for v in value)
+        overrides[field.name] = value
+    if overrides.get("data_dir") is None:
+        return TrainConfig.demo(**overrides)
+    return TrainConfig(**overrides)
+
+
+def _flag_default(field):
+    if isinstance(field.default, tuple):
+        return [str(v) for v in field.default]
+    return field.default
 
 
 def train(
-    model: str = "s3dg",
+    config: TrainConfig | str | None = None,
     *,
-    data_dir: str | None = None,
-    work_dir: str = os.path.join("runs", "train"),
-    model_kwargs: dict | None = None,
-    epochs: int = 10,
-    batch_size: int = 16,
-    num_frames: int = 16,
-    size: int = 64,
-    optimizer: str = "adam",
-    learning_rate: float = 1e-3,
-    schedule: str = "cosine",
-    warmup_epochs: float = 1.0,
-    milestones: tuple[int, ...] = (),
-    gamma: float = 0.1,
-    weight_decay: float = 0.0,
-    label_smoothing: float = 0.0,
-    gradient_accumulation_steps: int | None = None,
-    freeze_batch_norm: bool = False,
-    mixed_precision: str | None = None,
-    strategy: str = "auto",
-    jit_compile: bool | None = None,
-    time_budget: float | None = None,
-    synthetic_kwargs: dict | None = None,
-    seed: int = 0,
-    verbose="auto",
     callbacks: tuple[keras.callbacks.Callback, ...] = (),
-    resume: bool = True,
+    **overrides,
 ) -> TrainResult:
     """Trains a registered model on a class-per-folder video dataset.
 
     A run killed at any point and restarted with the same `work_dir` resumes
-    from its last finished epoch. The best epoch by validation accuracy is kept.
+    from its last finished epoch. The best epoch by validation accuracy is
+    kept. `data_dir=None` trains on the built-in synthetic dataset (without
+    flips, which would swap its classes); use `TrainConfig.demo()` for the
+    quick run's settings.
 
     Args:
-        model: a registry key (see `kvid.list_models()`).
-        data_dir: a folder with `train/` and `validation/` class-per-folder
-            splits; `None` uses the built-in synthetic dataset.
-        work_dir: checkpoints (`best.keras`), backups, the CSV and TensorBoard
-            logs, and `class_names.txt` (one output's class per line).
-        model_kwargs: extra factory arguments, e.g. `{"alpha": 0.25}`.
-        epochs: epochs to train.
-        batch_size: global batch size (split over replicas).
-        num_frames: frames per clip.
-        size: the clips' side: the short side is resized to it, then centre-cropped.
-        optimizer: `"adam"` or `"sgd"` (momentum 0.9).
-        learning_rate: peak learning rate (apply `schedules.scale_learning_rate`
-            yourself when changing the batch size of a tuned recipe).
-        schedule: `"constant"`, `"step"` or `"cosine"`, after `warmup_epochs`.
-        warmup_epochs: epochs of linear warm-up.
-        milestones: epochs at which `"step"` multiplies the rate by `gamma`.
-        gamma: the step decay factor.
-        weight_decay: decoupled weight decay (not on biases or norms).
-        label_smoothing: cross-entropy label smoothing, e.g. 0.1.
-        gradient_accumulation_steps: average gradients over this many batches
-            before each update (a larger effective batch in the same memory).
-        freeze_batch_norm: freeze every BatchNormalization but the first.
-        mixed_precision: `None`, `"mixed_float16"` or `"mixed_bfloat16"`.
-        strategy: see `kvid.training.strategy.get_strategy`.
-        jit_compile: XLA; `None` enables it only with a GPU (XLA's CPU Conv3D is slower).
-        time_budget: stop after the epoch that would overrun this many seconds.
-        synthetic_kwargs: arguments of `builtin_dataset` (with `data_dir=None`).
-        seed: seed of the shuffling and of the weights initialisation.
-        verbose: `fit`'s verbosity (`"auto"` shows a progress bar).
+        config: the run's settings (or just the model's registry key); defaults
+            to `TrainConfig()`.
         callbacks: more callbacks, after the default ones.
-        resume: resume the run in `work_dir` from its last backed-up epoch
-            (a finished run trains no more epochs); `False` starts afresh.
+        **overrides: fields of `TrainConfig` replacing those of `config`.
 
     Returns:
         A `TrainResult`.
+
+    Example:
+        >>> result = kvid.training.train(model="r2plus1d_18", data_dir="videos/", epochs=45)
     """
-    if data_dir is None:
-        data_dir = builtin_dataset(
-            num_frames=num_frames, size=size, seed=seed, **(synthetic_kwargs or {})
-        )
+    if isinstance(config, str):  # train("r2plus1d_18", data_dir=...)
+        config, overrides = None, {"model": config, **overrides}
+    config = dataclasses.replace(config or TrainConfig(), **overrides)
+    data_dir = resolve_data_dir(config)
     start = time.monotonic()
-    distribution = strategy_lib.get_strategy(strategy)
-    keras.utils.set_random_seed(seed)
-    common = dict(model=model, num_frames=num_frames, size=size, batch_size=batch_size)
-    train_data, class_names, train_count = _labelled_clips(
-        os.path.join(data_dir, "train"), shuffle=True, seed=seed, drop_remainder=True, **common
+    distribution = strategy_lib.get_strategy(config.strategy)
+    keras.utils.set_random_seed(config.seed)
+    preprocessing = clip_preprocessing(config)
+    train_data, validation, views, class_names, steps = make_datasets(
+        config, data_dir, preprocessing
     )
-    val_data, _, _ = _labelled_clips(
-        os.path.join(data_dir, "validation"), classes=class_names, **common
-    )
-    steps_per_epoch = train_count // batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(
-            f"The train split of {data_dir!r} has {train_count} videos, fewer than one batch. "
-            f"Received: batch_size={batch_size}"
-        )
-    if jit_compile is None:
-        jit_compile = bool(tf.config.list_physical_devices("GPU"))
     previous_policy = keras.mixed_precision.global_policy()
     try:
-        if mixed_precision:
-            keras.mixed_precision.set_global_policy(mixed_precision)
+        if config.mixed_precision:
+            keras.mixed_precision.set_global_policy(config.mixed_precision)
         with distribution.scope():
-            net = get_model(
-                model,
-                weights=None,
-                classes=len(class_names),
-                input_shape=(num_frames, size, size, 3),
-                # Under mixed precision the softmax runs in float32 (Keras' advice).
-                classifier_activation=None if mixed_precision else "softmax",
-                **(model_kwargs or {}),
-            )
-            if mixed_precision:
-                outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(
-                    net.outputs[0]
-                )
-                net = keras.Model(net.input, outputs, name=net.name)
-            if freeze_batch_norm:
-                freeze_batch_norm_except_first(net)
-            rate = schedules.make_schedule(
-                schedule,
-                learning_rate,
-                steps_per_epoch=steps_per_epoch,
-                epochs=epochs,
-                warmup_epochs=warmup_epochs,
-                milestones=milestones,
-                gamma=gamma,
-            )
-            net.compile(
-                optimizer=make_optimizer(
-                    optimizer,
-                    rate,
-                    weight_decay=weight_decay,
-                    gradient_accumulation_steps=gradient_accumulation_steps,
-                ),
-                loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
-                metrics=[
-                    keras.metrics.CategoricalAccuracy(name="accuracy"),
-                    keras.metrics.TopKCategoricalAccuracy(min(5, len(class_names)), name="top5"),
-                ],
-                jit_compile=jit_compile,
-            )
+            net = build_model(config, len(class_names), preprocessing)
+            compile_model(net, config, steps)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-    run_callbacks = callbacks_lib.default_callbacks(work_dir, strategy=distribution, resume=resume)
-    if time_budget:
-        run_callbacks.append(callbacks_lib.TimeBudget(time_budget))
-    history = net.fit(
-        train_data,
-        validation_data=val_data,
-        epochs=epochs,
-        callbacks=[*run_callbacks, *callbacks],
-        verbose=verbose,
+    run_callbacks = make_callbacks(config, distribution, callbacks)
+    history = fit(net, train_data, validation, config, run_callbacks, distribution)
+    is_chief = strategy_lib.is_chief(distribution)
+    model_files.write_class_names(
+        callbacks_lib.worker_dir(config.work_dir, distribution), class_names
     )
-    out_dir = callbacks_lib.worker_dir(work_dir, distribution)
-    model_files.write_class_names(out_dir, class_names)
-    best = os.path.join(out_dir, callbacks_lib.BEST_MODEL)
-    if os.path.exists(best):
-        net.set_weights(keras.saving.load_model(best, compile=False).get_weights())
-    accuracy = {
-        reverse: clip_accuracy(net, os.path.join(data_dir, "validation"), reverse=reverse, **common)
-        for reverse in (False, True)
-    }
+    accuracy, reversed_accuracy = evaluate_run(net, views, config)
+    export_path = export_run(net, config, class_names, preprocessing) if is_chief else None
     return TrainResult(
         model=net,
-        history=history.history,
-        val_accuracy=accuracy[False],
-        reversed_val_accuracy=accuracy[True],
+        history=history,
+        val_accuracy=accuracy,
+        reversed_val_accuracy=reversed_accuracy,
         seconds=time.monotonic() - start,
-        class_names=class_names,
-        # Clips were resized to a short side of `size` and centre-cropped.
-        preprocessing=dataclasses.replace(
-            get_preprocessing(model), num_frames=num_frames, crop_size=size, resize=size
-        ),
-        is_chief=strategy_lib.is_chief(distribution),
+        class_names=list(class_names),
+        preprocessing=preprocessing,
+        is_chief=is_chief,
+        export_path=export_path,
     )

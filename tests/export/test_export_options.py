@@ -56,6 +56,34 @@ def test_user_head_on_a_kvid_backbone_finds_the_backbone_preprocessing(tmp_path)
     assert_top_k(result["top_k_indices"].numpy(), result["top_k_scores"].numpy(), expected)
 
 
+def test_fine_tuned_backbone_keeps_its_preprocessing_through_fit_save_and_export(tmp_path):
+    # The keras.applications fine-tuning pattern: the backbone's layers are inlined into a
+    # new functional model named "functional", with no nested kvid model to find.
+    backbone = kvid.S3DG(
+        **kvid.models.get_spec("s3dg").test_kwargs,
+        include_top=False,
+        pooling="avg",
+        input_shape=(4, 32, 32, 3),
+    )
+    model = keras.Model(
+        backbone.input, keras.layers.Dense(2, activation="softmax")(backbone.output)
+    )
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(np.zeros((2, 4, 32, 32, 3), "float32"), np.array([0, 1]), verbose=0)
+    path = tmp_path / "tuned.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    s3dg = kvid.models.get_preprocessing("s3dg")
+    assert kvid.preprocessing.model_preprocessing(loaded) == s3dg
+    # S3D-G's crop is 224: a model built at 32 pixels records the convention at its size.
+    small = kvid.preprocessing.rescaled(s3dg, 32)
+    kvid.preprocessing.set_model_preprocessing(loaded, small)
+    frames = synthetic_clip(np.random.default_rng(3), 4, 36, 48)[None]
+    result = serve(kvid.export.export_saved_model(loaded, tmp_path / "m"), frames)
+    expected = loaded.predict(reference_inputs(frames, small), verbose=0)
+    assert np.abs(result["probabilities"].numpy() - expected).max() <= TOLERANCE
+
+
 def test_unknown_model_asks_for_preprocessing():
     inputs = keras.Input((None, None, None, 3))
     x = keras.layers.GlobalAveragePooling3D()(inputs)

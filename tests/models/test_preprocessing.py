@@ -48,3 +48,10 @@ def test_decode_predictions_with_own_class_names():
 def test_decode_predictions_needs_names_for_every_class():
     with pytest.raises(ValueError, match=r"preds.shape=\(1, 7\)"):
         kvid.decode_predictions(np.zeros((1, 7)))
+
+
+@pytest.mark.parametrize("key", kvid.models.list_models())
+def test_every_model_records_its_convention(key):
+    spec = kvid.models.get_spec(key)
+    model = spec.build(**spec.test_kwargs)
+    assert kvid.preprocessing.model_preprocessing(model) == spec.preprocessing

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kvid import preprocessing
 from kvid.data import synthetic, write_video
 from kvid.training import evaluation
 
@@ -95,34 +96,42 @@ def test_evaluate_under_two_replicas_counts_each_view_once():
     assert "MIRRORED_OK" in done.stdout, done.stderr[-3000:]
 
 
-def test_video_views_are_evenly_spaced_clips_times_three_crops():
-    frames, height, width = 10, 4, 8
-    t = np.arange(frames)[:, None, None, None]
-    x = np.arange(width)[None, None, :, None]
-    video = np.broadcast_to(t * 100 + x, (frames, height, width, 1))
-    views = evaluation.video_views(video, num_frames=4, num_clips=3, crop_size=4, num_crops=3)
-    assert views.shape == (9, 4, 4, 4, 1)
-    for clip, start in enumerate([0, 3, 6]):
-        for crop, left in enumerate([0, 2, 4]):
-            view = views[clip * 3 + crop]
-            np.testing.assert_array_equal(view[:, 0, 0, 0], (start + np.arange(4)) * 100 + left)
-            np.testing.assert_array_equal(view[0, 0, :, 0], start * 100 + left + np.arange(4))
-    short = evaluation.video_views(video[:2], num_frames=4, num_clips=2, crop_size=4)
-    np.testing.assert_array_equal(short[1, :, 0, 0, 0], [2, 102, 102, 102])  # last frame repeated
-    with pytest.raises(ValueError, match="num_crops=2"):
-        evaluation.video_views(video, num_frames=4, num_clips=1, crop_size=4, num_crops=2)
+def test_view_batches_spread_each_videos_views_and_can_reverse_them():
+    views = np.arange(2 * 3 * 2).reshape(2, 3, 2, 1, 1, 1).astype("float32")  # 2 videos
+    dataset = tf.data.Dataset.from_tensor_slices((views, [4, 7], [b"x", b"y"]))
+    batches = list(evaluation.view_batches(dataset, 4).as_numpy_iterator())
+    assert [len(b[0]) for b in batches] == [4, 2]
+    clips, labels, ids = (np.concatenate([b[i] for b in batches]) for i in range(3))
+    np.testing.assert_array_equal(clips[:, :, 0, 0, 0], views.reshape(6, 2))
+    np.testing.assert_array_equal(labels, [4, 4, 4, 7, 7, 7])
+    assert list(ids) == [b"x"] * 3 + [b"y"] * 3
+    backwards = list(evaluation.view_batches(dataset, 6, reverse=True).as_numpy_iterator())
+    np.testing.assert_array_equal(backwards[0][0][:, :, 0, 0, 0], views.reshape(6, 2)[:, ::-1])
 
 
-def test_view_dataset_reads_every_view_of_every_video(tmp_path):
+def test_evaluate_directory_scores_every_view_of_every_video(tmp_path):
     for label, name in enumerate(["a", "b"]):
         (tmp_path / name).mkdir()
         clip = synthetic.make_clip(label, 0, num_frames=6, size=16)
         write_video(str(tmp_path / name / "v.mp4"), clip)
-    dataset, names = evaluation.view_dataset(
-        tmp_path, num_frames=4, size=16, num_clips=3, batch_size=4
+    model = keras.Sequential(
+        [
+            keras.Input((4, 16, 16, 3)),
+            keras.layers.GlobalAveragePooling3D(),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
     )
-    batches = list(dataset.as_numpy_iterator())
-    views, labels, ids = (np.concatenate([b[i] for b in batches]) for i in range(3))
-    assert names == ["a", "b"] and views.shape == (6, 4, 16, 16, 3)
-    np.testing.assert_array_equal(labels, [0, 0, 0, 1, 1, 1])
-    np.testing.assert_array_equal(ids, [0, 0, 0, 1, 1, 1])
+    model_path = tmp_path / "model.keras"
+    model.save(model_path)
+    # The model records no convention and is not a registry model: name one at its size.
+    with pytest.raises(ValueError, match="pass a registry key"):
+        evaluation.evaluate_directory(str(model_path), str(tmp_path))
+    preprocessing.register_preprocessing(
+        "test_evaluation_16px", preprocessing.Preprocessing(num_frames=4, crop_size=16, resize=16)
+    )
+    result = evaluation.evaluate_directory(
+        str(model_path), str(tmp_path), model_name="test_evaluation_16px", num_clips=3, batch_size=4
+    )
+    assert (result.num_clips, result.num_videos) == (6, 2)
+    assert result.class_names == ("a", "b")
+    assert result.video_probabilities.shape == (2, 2)
