@@ -167,15 +167,9 @@ def clip_preprocessing(
     _, frames, height, width, _ = model.inputs[0].shape
     frames = num_frames or frames or convention.num_frames
     crop = (size, size) if size else (height, width) if height and width else None
-    if crop is None or crop == convention.crop_shape:
-        return dataclasses.replace(convention, num_frames=frames)
-    scale = min(crop) / min(convention.crop_shape)
-    resize = convention.resize
-    if isinstance(resize, (int, np.integer)):
-        resize = max(round(resize * scale), min(crop))
-    else:
-        resize = tuple(max(round(r * scale), c) for r, c in zip(resize, crop, strict=True))
-    return dataclasses.replace(convention, num_frames=frames, crop_size=crop, resize=resize)
+    if crop is not None and crop != convention.crop_shape:
+        convention = preprocessing_lib.rescaled(convention, crop)
+    return dataclasses.replace(convention, num_frames=frames)
 
 
 @dataclasses.dataclass(frozen=True)

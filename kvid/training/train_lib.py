@@ -10,12 +10,14 @@ wired there), `fit`, `evaluate_run` and `export_run`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
 from collections.abc import Mapping
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kvid import data as data_lib
@@ -24,6 +26,7 @@ from kvid import preprocessing as preprocessing_lib
 from kvid.data import synthetic
 from kvid.models import get_model, get_preprocessing
 from kvid.preprocessing import Preprocessing
+from kvid.training import budget as budget_lib
 from kvid.training import callbacks as callbacks_lib
 from kvid.training import evaluation, model_files, schedules
 from kvid.training import strategy as strategy_lib
@@ -121,6 +124,12 @@ class TrainConfig:
     time_budget: float | None = _option(
         None, "Stop after the epoch that would overrun this many seconds.", kind=float
     )
+    fit_budget: bool = _option(
+        False,
+        "Time one training step first, then scale clips per epoch and clip side so that "
+        "training and evaluation fit --time_budget (kvid.training.budget), keeping every "
+        "epoch; the budget then only guards against a plan overrunning by half.",
+    )
     train_per_class: int = _option(375, "Built-in dataset: training videos per class.")
     validation_per_class: int = _option(125, "Built-in dataset: validation videos per class.")
     seed: int = _option(0, "Seed of the data and the initialisation.")
@@ -157,7 +166,8 @@ class TrainConfig:
             alpha=0.25,
             epochs=8,
             size=64,
-            time_budget=530.0,
+            time_budget=450.0,
+            fit_budget=True,
             reversed_evaluation=True,
         )
         return cls(**{**demo, **overrides})
@@ -426,6 +436,50 @@ def compile_model(net: keras.Model, config: TrainConfig, steps_per_epoch: int) -
     )
 
 
+PLAN_FILE = "plan.json"
+
+
+def plan_to_budget(
+    config: TrainConfig,
+    num_classes: int,
+    preprocessing: Preprocessing,
+    steps_per_epoch: int,
+    validation_videos: int,
+) -> budget_lib.Plan:
+    """Times a training step of the run's model on random clips and plans the run's work.
+
+    The plan is saved in `work_dir`, so a resumed run keeps it rather than
+    re-timing a step on a machine that may be busier or quieter than before.
+    """
+    path = os.path.join(config.work_dir, PLAN_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            return budget_lib.Plan(**json.load(f))
+    net = build_model(config, num_classes, preprocessing)
+    compile_model(net, config, steps_per_epoch)
+    height, width = preprocessing.crop_shape
+    shape = (config.batch_size, config.num_frames, height, width, 3)
+    clips = np.random.default_rng(config.seed).random(shape, "float32")
+    labels = np.eye(num_classes, dtype="float32")[np.arange(config.batch_size) % num_classes]
+    seconds = budget_lib.measure_step_seconds(lambda: net.train_on_batch(clips, labels))
+    validation_steps = math.ceil(validation_videos / config.batch_size)
+    passes = config.eval_clips * (2 if config.reversed_evaluation else 1)
+    chosen = budget_lib.plan(
+        seconds,
+        budget=config.time_budget,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=validation_steps,
+        evaluation_steps=validation_steps * passes,
+        size=height,
+        sizes=sorted({height, 2 * round(height * 3 / 8), 2 * round(height / 4)}, reverse=True),
+    )
+    os.makedirs(config.work_dir, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(dataclasses.asdict(chosen), f)
+    return chosen
+
+
 def make_callbacks(
     config: TrainConfig, distribution: tf.distribute.Strategy, extra=()
 ) -> list[keras.callbacks.Callback]:
@@ -438,12 +492,21 @@ def make_callbacks(
     return [*run_callbacks, *extra]
 
 
-def fit(net, train, validation, config: TrainConfig, run_callbacks, distribution=None) -> dict:
+def fit(
+    net,
+    train,
+    validation,
+    config: TrainConfig,
+    run_callbacks,
+    distribution=None,
+    steps_per_epoch: int | None = None,
+) -> dict:
     """`Model.fit`, then the weights of the best validation epoch back into `net`."""
     history = net.fit(
         train,
         validation_data=validation,
         epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
         callbacks=run_callbacks,
         verbose=config.verbose,
     )
@@ -577,6 +640,25 @@ def train(
     train_data, validation, views, class_names, steps = make_datasets(
         config, data_dir, preprocessing
     )
+    epoch_steps = None
+    if config.fit_budget and config.time_budget:
+        validation_dir = os.path.join(data_dir, "validation")
+        validation_videos = len(
+            data_lib.index_directory(validation_dir, class_names=class_names)[0]
+        )
+        chosen = plan_to_budget(config, len(class_names), preprocessing, steps, validation_videos)
+        print(chosen.describe(), flush=True)
+        # The budget only guards the wall clock now: the plan decided the work.
+        guard = 1.5 * max(config.time_budget, chosen.estimated_seconds)
+        config = dataclasses.replace(config, size=chosen.size, time_budget=guard)
+        if chosen.size != preprocessing.crop_size:
+            preprocessing = clip_preprocessing(config)
+            train_data, validation, views, class_names, steps = make_datasets(
+                config, data_dir, preprocessing
+            )
+        if chosen.steps_per_epoch < steps:
+            train_data, epoch_steps = train_data.repeat(), chosen.steps_per_epoch
+            steps = epoch_steps
     previous_policy = keras.mixed_precision.global_policy()
     try:
         if config.mixed_precision:
@@ -587,7 +669,7 @@ def train(
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     run_callbacks = make_callbacks(config, distribution, callbacks)
-    history = fit(net, train_data, validation, config, run_callbacks, distribution)
+    history = fit(net, train_data, validation, config, run_callbacks, distribution, epoch_steps)
     is_chief = strategy_lib.is_chief(distribution)
     model_files.write_class_names(
         callbacks_lib.worker_dir(config.work_dir, distribution), class_names

@@ -5,7 +5,6 @@ import re
 
 import keras
 import pytest
-import tensorflow as tf
 
 import kvid
 from kvid.data import synthetic, write_video
@@ -45,9 +44,8 @@ def test_predict_prints_top5_and_a_timeline_and_saves_json_and_a_png(tmp_path, m
     assert {t["class"] for t in clips[0]["top"]} <= set(synthetic.CLASS_NAMES)
     assert re.search(r"long.mp4: 0\.4/0\.4 s of video, 12 frames in", done.stderr)
     assert f"timeline plot: {plot}" in out
-    image = tf.io.decode_png(tf.io.read_file(str(plot))).numpy()
-    # 9 x 3.6 inches of plot and a strip of 8 square frames, 6 / 8 inch high, at 100 dpi.
-    assert image.shape == (435, 900, 4)
+    # The plot itself is tests/training/test_plots.py's and test_apps.py's.
+    assert f"timeline plot: {plot}" in out and plot.stat().st_size > 0
 
 
 def test_predict_resamples_and_strides_in_seconds_and_writes_csv(tmp_path, model_path):

@@ -12,6 +12,7 @@ import pytest
 import kvid
 from kvid.models import p3d
 from kvid.training import train_lib
+from tests.apps import run_python
 from tests.training import helpers
 
 TINY = {"alpha": 1 / 16, "blocks_per_stage": (1, 1, 1, 1)}
@@ -174,3 +175,20 @@ def test_trains_on_the_built_in_dataset_through_the_train_apps_library_call(tmp_
     assert np.isfinite(result.history["loss"][0])
     assert 0 <= result.val_accuracy <= 1
     assert result.model.get_layer("fusion") is not None
+
+
+JAX_CHECK = """
+import numpy as np, keras, kvid
+assert keras.backend.backend() == "jax"
+x = np.random.default_rng(0).uniform(-1, 1, (2, 8, 32, 32, 3)).astype("float32")
+model = kvid.DGP3D(alpha=1 / 16, blocks_per_stage=(1, 1, 1, 1), classes=3)
+model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+assert np.isfinite(model.fit(x, np.array([0, 2]), epochs=1, verbose=0).history["loss"][0])
+headless = kvid.DGP3D(alpha=1 / 16, blocks_per_stage=(1, 1, 1, 1), include_top=False)
+assert headless.predict(x, verbose=0).shape == (2, 2, 1, 1, 256)
+"""
+
+
+def test_builds_and_trains_on_the_jax_backend():
+    # CI's JAX pass runs only tests/layers; this runs DG-P3D's own layers there too.
+    run_python("-c", JAX_CHECK, env={"KERAS_BACKEND": "jax"}, timeout=900)

@@ -1,5 +1,6 @@
 import csv
 import dataclasses
+import json
 import os
 
 import keras
@@ -76,9 +77,10 @@ def test_train_config_defaults_are_for_real_data_and_the_demo_is_separate(tmp_pa
     assert (demo.alpha, demo.size, demo.time_budget, demo.reversed_evaluation) == (
         0.25,
         64,
-        530.0,
+        450.0,
         True,
     )
+    assert demo.fit_budget and not config.fit_budget
     assert demo.uses_builtin_dataset
     # Real data: the model's registered convention, or scaled to another crop.
     assert train_lib.clip_preprocessing(config) == dataclasses.replace(
@@ -155,3 +157,34 @@ def test_builtin_dataset_is_written_once_per_configuration(tmp_path):
     assert os.path.basename(root) == "kvid_synthetic_v3_4f_32px_2-1_s0"
     assert len(os.listdir(os.path.join(root, "train"))) == 8
     assert helpers.tiny_dataset(tmp_path) == root
+
+
+def test_fit_budget_times_a_step_then_trains_fewer_clips_per_epoch(
+    data_dir, tmp_path, monkeypatch, capsys
+):
+    # A machine where a step takes 100 s: 16 clips in batches of 4 are 4 steps an epoch, and
+    # the budget affords 2 (the floor of total steps lowered to let it choose so). The real
+    # steps are far faster, so the budget's guard (1.5x the plan) does not stop the run.
+    monkeypatch.setattr(train_lib.budget_lib, "measure_step_seconds", lambda step, **kw: 100.0)
+    plan = train_lib.budget_lib.plan
+    monkeypatch.setattr(
+        train_lib.budget_lib, "plan", lambda *a, **kw: plan(*a, **kw, min_total_steps=2)
+    )
+    afford = train_lib.budget_lib.estimate_seconds(
+        100.0, epochs=2, steps_per_epoch=2, validation_steps=2, evaluation_steps=2
+    )
+    work_dir = tmp_path / "run"
+    result = train_lib.train(
+        **helpers.TINY,
+        data_dir=data_dir,
+        work_dir=str(work_dir),
+        epochs=2,
+        time_budget=afford + 1,
+        fit_budget=True,
+    )
+    assert "plan: step 100.000 s at 32px" in capsys.readouterr().out
+    chosen = train_lib.budget_lib.Plan(**json.loads((work_dir / train_lib.PLAN_FILE).read_text()))
+    assert (chosen.size, chosen.steps_per_epoch, chosen.epochs) == (32, 2, 2)
+    assert len(result.history["loss"]) == 2
+    with open(work_dir / callbacks.TRAINING_LOG) as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
