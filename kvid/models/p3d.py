@@ -342,21 +342,7 @@ def P3D(
     blocks_per_stage=BLOCKS_PER_STAGE,
 ):
     """Builds P3D ResNet-50; the full docstring is set below from `common.BASE_DOCSTRING`."""
-    return P3DResNet(
-        dual_head=False,
-        global_context_stages=(False,) * 4,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        alpha=alpha,
-        blocks_per_stage=blocks_per_stage,
-        name=name,
-        key="p3d_50",
-    )
+    return P3DResNet(dual_head=False, global_context_stages=(False,) * 4, key="p3d_50", **locals())
 
 
 def DGP3D(
@@ -373,19 +359,7 @@ def DGP3D(
 ):
     """Builds DG-P3D ResNet-50; the full docstring is set below from `common.BASE_DOCSTRING`."""
     return P3DResNet(
-        dual_head=True,
-        global_context_stages=GLOBAL_CONTEXT_STAGES,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        alpha=alpha,
-        blocks_per_stage=blocks_per_stage,
-        name=name,
-        key="dg_p3d_50",
+        dual_head=True, global_context_stages=GLOBAL_CONTEXT_STAGES, key="dg_p3d_50", **locals()
     )
 
 
