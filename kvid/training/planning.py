@@ -300,6 +300,11 @@ class PlanConfig:
     max_epochs: int = 100
     holdout_split: float = 0.2
 
+    @classmethod
+    def demo(cls, **overrides) -> PlanConfig:
+        """A plan small enough for the built-in dataset: a 2-epoch delay, at most 8 each."""
+        return cls(**{"delay": 2, "max_epochs": 8, **overrides})
+
     def graph(self) -> TransitionGraph:
         """The transition graph these candidates make."""
         return transition_graph(
@@ -437,3 +442,39 @@ def plan_training(config, plan: PlanConfig | None = None) -> PlanResult:
     accuracy, reversed_accuracy = train_lib.evaluate_run(net, views, final)
     export_path = train_lib.export_run(net, final, class_names, preprocessing)
     return PlanResult(found, net, accuracy, reversed_accuracy, figure, export_path)
+
+
+def define_flags(flag_values) -> None:
+    """Defines `--plan` and one `--plan_<field>` absl flag per `PlanConfig` field."""
+    from absl import flags
+
+    flags.DEFINE_bool(
+        "plan",
+        False,
+        "Plan the training path (seed 002) instead of one schedule.",
+        flag_values=flag_values,
+    )
+    for field in dataclasses.fields(PlanConfig):
+        name, default = f"plan_{field.name}", field.default
+        help_text = f"--plan: {field.name.replace('_', ' ')}."
+        if isinstance(default, tuple):
+            flags.DEFINE_list(name, [str(v) for v in default], help_text, flag_values=flag_values)
+        elif isinstance(default, bool):
+            flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
+        elif isinstance(default, int):
+            flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+        else:
+            flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+
+
+def config_from_flags(flag_values, *, demo: bool) -> PlanConfig:
+    """The `PlanConfig` of the flags given; the others from `PlanConfig.demo()` if `demo`."""
+    overrides = {}
+    for field in dataclasses.fields(PlanConfig):
+        flag = flag_values[f"plan_{field.name}"]
+        if flag.present:
+            value = flag.value
+            if isinstance(field.default, tuple):
+                value = tuple(type(field.default[0])(v) for v in value)
+            overrides[field.name] = value
+    return PlanConfig.demo(**overrides) if demo else PlanConfig(**overrides)
