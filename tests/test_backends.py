@@ -63,7 +63,12 @@ def test_kvid_data_feeds_fit(tmp_path):
             frames = rng.integers(0, 256, (6, 40, 48, 3), dtype=np.uint8)
             write_video(str(tmp_path / label / f"{index}.mp4"), frames)
     dataset = kvid.data.video_dataset_from_directory(
-        str(tmp_path), batch_size=2, image_size=(32, 32), num_frames=4, seed=0, model="r3d_18"
+        str(tmp_path),
+        batch_size=2,
+        num_frames=4,
+        seed=0,
+        # r3d_18's convention at a 32-pixel crop: an image_size alone would contradict it.
+        model=kvid.preprocessing.rescaled(kvid.models.get_preprocessing("r3d_18"), 32),
     )
     model = keras.Sequential(
         [
