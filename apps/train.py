@@ -27,7 +27,7 @@ def main(argv):
     if FLAGS.plan:
         plan = planning.config_from_flags(FLAGS, demo=config.data_dir is None)
         result = planning.plan_training(config, plan)
-        print(f"plan: {result.figure}")
+        print(f"plan figure: {result.figure}")
     else:
         result = train_lib.train(config)
         if result.is_chief:

@@ -47,6 +47,48 @@ def test_the_estimate_of_the_chosen_plan_is_what_it_reports(step):
     )
 
 
+def test_input_time_is_paid_by_every_batch_at_every_side():
+    # Decoding does not shrink with the clip: a slow pipeline pushes the plan to fewer clips.
+    fast_input = budget.plan(0.2, budget=480, **JOB)
+    slow_input = budget.plan(0.2, budget=480, input_seconds=0.2, **JOB)
+    assert slow_input.fits and slow_input.input_seconds == 0.2
+    slow, fast = slow_input, fast_input
+    assert (slow.size, slow.steps_per_epoch) < (fast.size, fast.steps_per_epoch)
+    assert slow_input.estimated_seconds == pytest.approx(
+        budget.estimate_seconds(
+            slow_input.step_seconds,
+            epochs=8,
+            steps_per_epoch=slow_input.steps_per_epoch,
+            validation_steps=63,
+            evaluation_steps=126,
+            input_seconds=0.2,
+        )
+    )
+    assert "+ input 0.200 s a batch" in slow_input.describe()
+
+
+def test_reserved_time_is_taken_from_the_budget():
+    whole = budget.plan(0.3, budget=480, **JOB)
+    reserved = budget.plan(0.3, budget=480, reserved_seconds=120, **JOB)
+    assert reserved.fits and reserved.steps_per_epoch < whole.steps_per_epoch
+    assert reserved.estimated_seconds - 120 <= 360
+    assert "120 s of it spent or reserved" in reserved.describe()
+
+
+def test_measure_input_seconds_times_the_batches_after_the_warmup():
+    assert budget.measure_input_seconds(range(5), warmup=1, repeats=10) >= 0  # 4 batches left
+    assert budget.measure_input_seconds([], warmup=1, repeats=3) == 0.0
+    drawn = []
+
+    def batches():
+        for i in range(100):
+            drawn.append(i)
+            yield i
+
+    budget.measure_input_seconds(batches(), warmup=2, repeats=3)
+    assert drawn == [0, 1, 2, 3, 4]
+
+
 def test_measure_step_seconds_warms_up_then_takes_the_median():
     calls = []
     assert budget.measure_step_seconds(lambda: calls.append(1), warmup=2, repeats=3) >= 0

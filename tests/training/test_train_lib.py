@@ -77,7 +77,7 @@ def test_train_config_defaults_are_for_real_data_and_the_demo_is_separate(tmp_pa
     assert (demo.alpha, demo.size, demo.time_budget, demo.reversed_evaluation) == (
         0.25,
         64,
-        450.0,
+        540.0,
         True,
     )
     assert demo.fit_budget and not config.fit_budget
@@ -163,14 +163,17 @@ def test_fit_budget_times_a_step_then_trains_fewer_clips_per_epoch(
     data_dir, tmp_path, monkeypatch, capsys
 ):
     # A machine where a step takes 100 s: 16 clips in batches of 4 are 4 steps an epoch, and
-    # the budget affords 2 (the floor of total steps lowered to let it choose so). The real
-    # steps are far faster, so the budget's guard (1.5x the plan) does not stop the run.
+    # the budget affords 2 (the floor of total steps lowered to let it choose so) after the
+    # time reserved before and after training (under 150 s here: the tiny model traces in
+    # seconds). The real steps are far faster, so the budget's guard (1.5x the plan) does not
+    # stop the run.
     monkeypatch.setattr(train_lib.budget_lib, "measure_step_seconds", lambda step, **kw: 100.0)
+    monkeypatch.setattr(train_lib.budget_lib, "measure_input_seconds", lambda batches: 0.0)
     plan = train_lib.budget_lib.plan
     monkeypatch.setattr(
         train_lib.budget_lib, "plan", lambda *a, **kw: plan(*a, **kw, min_total_steps=2)
     )
-    afford = train_lib.budget_lib.estimate_seconds(
+    afford = 150 + train_lib.budget_lib.estimate_seconds(
         100.0, epochs=2, steps_per_epoch=2, validation_steps=2, evaluation_steps=2
     )
     work_dir = tmp_path / "run"
@@ -182,9 +185,10 @@ def test_fit_budget_times_a_step_then_trains_fewer_clips_per_epoch(
         time_budget=afford + 1,
         fit_budget=True,
     )
-    assert "plan: step 100.000 s at 32px" in capsys.readouterr().out
-    chosen = train_lib.budget_lib.Plan(**json.loads((work_dir / train_lib.PLAN_FILE).read_text()))
+    assert "budget: step 100.000 s at 32px" in capsys.readouterr().out
+    chosen = train_lib.budget_lib.Plan(**json.loads((work_dir / train_lib.BUDGET_FILE).read_text()))
     assert (chosen.size, chosen.steps_per_epoch, chosen.epochs) == (32, 2, 2)
+    assert 0 < chosen.reserved_seconds < 150
     assert len(result.history["loss"]) == 2
     with open(work_dir / callbacks.TRAINING_LOG) as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
