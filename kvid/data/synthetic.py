@@ -15,6 +15,7 @@ H.264 mp4 in a class-per-folder layout so training runs the real decode path.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import os
@@ -191,19 +192,38 @@ def _inside(points, polygon):
     return inside
 
 
+def _coverage(outline, coords):
+    """Fraction of each pixel inside `outline`, from `_SUPERSAMPLE`^2 samples per pixel.
+
+    Only the samples within the outline's bounding box (plus a sample's margin)
+    are tested: the others are outside, and skipping them makes rendering about
+    three times faster.
+    """
+    fine = len(coords)
+    margin = 1 / fine
+    (x_low, y_low), (x_high, y_high) = outline.min(axis=0) - margin, outline.max(axis=0) + margin
+    columns = slice(*np.searchsorted(coords, [x_low, x_high]))
+    rows = slice(*np.searchsorted(coords, [y_low, y_high]))
+    xs, ys = np.meshgrid(coords[columns], coords[rows])
+    mask = np.zeros((fine, fine), bool)
+    mask[rows, columns] = _inside(np.stack([xs.ravel(), ys.ravel()], axis=1), outline).reshape(
+        xs.shape
+    )
+    size = fine // _SUPERSAMPLE
+    return mask.reshape(size, _SUPERSAMPLE, size, _SUPERSAMPLE).sum(axis=(1, 3)) / _SUPERSAMPLE**2
+
+
 def render(scene: Scene) -> np.ndarray:
     """Renders `scene` to `(frames, size, size, 3)` uint8 RGB frames."""
     size = scene.background.shape[0]
     fine = size * _SUPERSAMPLE
     coords = (np.arange(fine) + 0.5) / fine
-    points = np.stack(np.meshgrid(coords, coords), axis=-1).reshape(-1, 2)
     frames = []
     for t in range(len(scene.x)):
         c, s = np.cos(scene.angle[t]), np.sin(scene.angle[t])
         outline = scene.polygon @ np.array([[c, s], [-s, c]]) * scene.scale[t]
         outline = outline + [scene.x[t], scene.y[t]]
-        mask = _inside(points, outline).reshape(size, _SUPERSAMPLE, size, _SUPERSAMPLE)
-        alpha = mask.mean(axis=(1, 3))[..., None] * scene.opacity[t]
+        alpha = _coverage(outline, coords)[..., None] * scene.opacity[t]
         frame = scene.background * (1 - alpha) + scene.color * alpha + scene.noise[t]
         frames.append(frame)
     return np.round(np.clip(np.stack(frames), 0, 1) * 255).astype(np.uint8)
@@ -287,20 +307,25 @@ def write_dataset(
         print(f"Writing the built-in dataset ({total} videos) to {directory}", flush=True)
         # One line a second where the output is not a terminal (a log), in place where it is.
         progress = keras.utils.Progbar(total, interval=1.0, unit_name="video")
-    written = 0
+
+    def write(split, label, index):
+        clip = make_clip(label, (seed, SPLITS[split], index, label % 2), num_frames, size)
+        # Each video appears whole: a folder read before the manifest exists never
+        # meets a torn file.
+        path = os.path.join(roots[split], CLASS_NAMES[label], f"{index:05d}.mp4")
+        with atomic.atomic_path(path, durable=False, keep_extension=True) as temporary:
+            encode.write_video(temporary, clip, fps, options=_X264)
+
+    videos = []
     for split, root in roots.items():
         for label, name in enumerate(CLASS_NAMES):
             os.makedirs(os.path.join(root, name), exist_ok=True)
-            for index in range(counts[split]):
-                clip = make_clip(label, (seed, SPLITS[split], index, label % 2), num_frames, size)
-                # Each video appears whole: a folder read before the manifest exists
-                # never meets a torn file.
-                path = os.path.join(root, name, f"{index:05d}.mp4")
-                with atomic.atomic_path(path, durable=False, keep_extension=True) as temporary:
-                    encode.write_video(temporary, clip, fps, options=_X264)
-                written += 1
-                if progress:
-                    progress.update(written)
+            videos += [(split, label, index) for index in range(counts[split])]
+    # Rendering (numpy) and encoding (FFmpeg) release the GIL for much of their time.
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
+        for written, _ in enumerate(pool.map(lambda video: write(*video), videos), 1):
+            if progress:
+                progress.update(written)
     # Written last, after the videos reach the disk (one sync for all of them), so an
     # interrupted run is redone rather than trusted.
     if hasattr(os, "sync"):
