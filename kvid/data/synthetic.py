@@ -268,7 +268,7 @@ def write_dataset(
         size: frame height and width in pixels (even).
         seed: the dataset seed; splits use disjoint seeds derived from it.
         fps: the frame rate stored in the files.
-        verbose: show a progress bar while videos are written (about a minute
+        verbose: show a progress bar while videos are written (a minute or two
             for the default 4000).
 
     Returns:
