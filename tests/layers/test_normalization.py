@@ -25,7 +25,7 @@ def _pair(input_shape, **kwargs):
 def _weighted_sum(y):
     # Weights per element: a per-channel weighting would zero the gamma gradients.
     weights = np.sin(np.arange(np.prod(y.shape), dtype="float32")).reshape(y.shape)
-    return keras.ops.sum(y * weights)
+    return keras.ops.sum(y * keras.ops.convert_to_tensor(weights))
 
 
 def _train_step(layer, x):
