@@ -448,6 +448,8 @@ def define_flags(flag_values) -> None:
     """Defines `--plan` and one `--plan_<field>` absl flag per `PlanConfig` field."""
     from absl import flags
 
+    from kvid.training import train_lib
+
     flags.DEFINE_bool(
         "plan",
         False,
@@ -455,16 +457,8 @@ def define_flags(flag_values) -> None:
         flag_values=flag_values,
     )
     for field in dataclasses.fields(PlanConfig):
-        name, default = f"plan_{field.name}", field.default
         help_text = f"--plan: {field.name.replace('_', ' ')}."
-        if isinstance(default, tuple):
-            flags.DEFINE_list(name, [str(v) for v in default], help_text, flag_values=flag_values)
-        elif isinstance(default, bool):
-            flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
-        elif isinstance(default, int):
-            flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
-        else:
-            flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+        train_lib.define_flag(f"plan_{field.name}", field.default, help_text, flag_values)
 
 
 def config_from_flags(flag_values, *, demo: bool) -> PlanConfig:

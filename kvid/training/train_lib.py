@@ -564,6 +564,29 @@ def export_run(net, config: TrainConfig, class_names, preprocessing) -> str | No
     )
 
 
+def define_flag(name, default, help_text, flag_values, *, kind=None, enum=None) -> None:
+    """Defines one absl flag: an enum, a list for a tuple `default`, else of `kind`'s type.
+
+    `kind` defaults to `type(default)`; bool, int and float get typed flags,
+    anything else a string flag.
+    """
+    from absl import flags  # noqa: PLC0415  (only apps need absl's flags)
+
+    kind = kind or type(default)
+    if enum is not None:
+        flags.DEFINE_enum(name, default, list(enum), help_text, flag_values=flag_values)
+    elif isinstance(default, tuple):
+        flags.DEFINE_list(name, [str(v) for v in default], help_text, flag_values=flag_values)
+    elif kind is bool:
+        flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
+    elif kind is int:
+        flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+    elif kind is float:
+        flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+    else:
+        flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
+
+
 def define_flags(flag_values, defaults: Mapping | None = None) -> None:
     """Defines one absl flag per `TrainConfig` field (its help, type and choices).
 
@@ -571,30 +594,19 @@ def define_flags(flag_values, defaults: Mapping | None = None) -> None:
         flag_values: an `absl.flags.FlagValues`, e.g. `flags.FLAGS`.
         defaults: the app's own defaults for some fields (e.g. `export_dir`).
     """
-    from absl import flags  # noqa: PLC0415  (only apps need absl's flags)
-
     defaults = dict(defaults or {})
     for field in dataclasses.fields(TrainConfig):
         meta = field.metadata
         if not meta.get("flag", False):
             continue
-        default = defaults.get(field.name, field.default)
-        kind = meta["kind"] or type(default)
-        args = (field.name, default, meta["help"])
-        if meta["enum"] is not None:
-            flags.DEFINE_enum(
-                field.name, default, list(meta["enum"]), meta["help"], flag_values=flag_values
-            )
-        elif isinstance(field.default, tuple):
-            flags.DEFINE_list(field.name, [str(v) for v in default], meta["help"], flag_values)
-        elif kind is bool:
-            flags.DEFINE_bool(*args, flag_values=flag_values)
-        elif kind is int:
-            flags.DEFINE_integer(*args, flag_values=flag_values)
-        elif kind is float:
-            flags.DEFINE_float(*args, flag_values=flag_values)
-        else:
-            flags.DEFINE_string(*args, flag_values=flag_values)
+        define_flag(
+            field.name,
+            defaults.get(field.name, field.default),
+            meta["help"],
+            flag_values,
+            kind=meta["kind"],
+            enum=meta["enum"],
+        )
 
 
 def config_from_flags(flag_values) -> TrainConfig:

@@ -49,22 +49,21 @@ def test_the_estimate_of_the_chosen_plan_is_what_it_reports(step):
 
 def test_input_time_is_paid_by_every_batch_at_every_side():
     # Decoding does not shrink with the clip: a slow pipeline pushes the plan to fewer clips.
-    fast_input = budget.plan(0.2, budget=480, **JOB)
-    slow_input = budget.plan(0.2, budget=480, input_seconds=0.2, **JOB)
-    assert slow_input.fits and slow_input.input_seconds == 0.2
-    slow, fast = slow_input, fast_input
+    fast = budget.plan(0.2, budget=480, **JOB)
+    slow = budget.plan(0.2, budget=480, input_seconds=0.2, **JOB)
+    assert slow.fits and slow.input_seconds == 0.2
     assert (slow.size, slow.steps_per_epoch) < (fast.size, fast.steps_per_epoch)
-    assert slow_input.estimated_seconds == pytest.approx(
+    assert slow.estimated_seconds == pytest.approx(
         budget.estimate_seconds(
-            slow_input.step_seconds,
+            slow.step_seconds,
             epochs=8,
-            steps_per_epoch=slow_input.steps_per_epoch,
+            steps_per_epoch=slow.steps_per_epoch,
             validation_steps=63,
             evaluation_steps=126,
             input_seconds=0.2,
         )
     )
-    assert "+ input 0.200 s a batch" in slow_input.describe()
+    assert "+ input 0.200 s a batch" in slow.describe()
 
 
 def test_reserved_time_is_taken_from_the_budget():
