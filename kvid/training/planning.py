@@ -302,8 +302,12 @@ class PlanConfig:
 
     @classmethod
     def demo(cls, **overrides) -> PlanConfig:
-        """A plan small enough for the built-in dataset: a 2-epoch delay, at most 8 each."""
-        return cls(**{"delay": 2, "max_epochs": 8, **overrides})
+        """A plan small enough for the built-in dataset: a 4-epoch delay, at most 8 each.
+
+        S3D-G stays near chance for its first 2-3 epochs there: a shorter delay
+        stops transitions on a flat curve before they learn.
+        """
+        return cls(**{"delay": 4, "max_epochs": 8, **overrides})
 
     def graph(self) -> TransitionGraph:
         """The transition graph these candidates make."""

@@ -240,6 +240,6 @@ def test_plan_flags_take_the_demo_defaults_unless_given():
     assert values.plan
     demo = planning.config_from_flags(values, demo=True)
     assert demo == planning.PlanConfig.demo(clip_lengths=(4, 8), learning_rates=(0.1, 0.01))
-    assert (demo.delay, demo.max_epochs) == (2, 8)
+    assert (demo.delay, demo.max_epochs) == (4, 8)
     real = planning.config_from_flags(values, demo=False)
     assert (real.delay, real.max_epochs, real.clip_lengths) == (10, 100, (4, 8))
