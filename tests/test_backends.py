@@ -23,6 +23,7 @@ from tests.apps import ROOT, run_python
 BACKEND = keras.backend.backend()
 OTHER = "jax" if BACKEND == "tensorflow" else "tensorflow"
 LOGITS_TEST = "tests/test_backends.py::test_weights_saved_under_the_other_backend_give_its_logits"
+FIT_TEST = "tests/models/test_registry.py::test_one_fit_step_changes_the_weights"
 
 
 @pytest.fixture(scope="module")
@@ -93,16 +94,15 @@ def _backend_command():
 
 
 def test_the_backend_run_covers_every_layer_and_registered_model():
-    """CI's second run selects tests (pytest's exit code 5 cannot happen) and the right ones."""
+    """CI's second run selects every layer's tests and every registered model's logits and fit."""
     backend, args = _backend_command()
     assert backend == "jax" and args[args.index("-m") + 1] == "backends"
     # One -q lists the selected test ids (-qq would only count them per file).
     args = [arg for arg in args if arg != "-q"]
     done = run_python("-m", "pytest", "--collect-only", "-q", *args, timeout=600)
     selected = set(re.findall(r"^(tests/\S+::\S+)$", done.stdout, flags=re.M))
-    if "tests/test_backends.py" in args:
-        for key in list_models():
-            assert f"{LOGITS_TEST}[{key}]" in selected
+    for key in list_models():
+        assert f"{LOGITS_TEST}[{key}]" in selected and f"{FIT_TEST}[{key}]" in selected
     modules = {test.split("::")[0] for test in selected}
     for name in kvid.layers.__all__:
         module = getattr(kvid.layers, name).__module__.rsplit(".", 1)[-1]

@@ -72,6 +72,7 @@ def test_keras_file_round_trip_in_safe_mode(key, tmp_path):
     np.testing.assert_array_equal(model.predict(x, verbose=0), restored.predict(x, verbose=0))
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("key", list_models())
 def test_one_fit_step_changes_the_weights(key):
     model = tiny(key, classes=3)
