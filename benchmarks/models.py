@@ -5,6 +5,7 @@ Run from the repository root, in an environment with kvid's dependencies (add
 
     python benchmarks/models.py                      # every registered model
     python benchmarks/models.py --models=r3d_18,s3d --repeats=5
+    python benchmarks/models.py --backend=jax        # + the forward pass under JAX (XLA)
 
 Each model runs at its registry input (frames x crop x crop) for every batch
 size, plus a training step (SGD with momentum, `--train_batch` clips of
@@ -46,6 +47,12 @@ _REPEATS = flags.DEFINE_integer("repeats", 7, "Timed runs per measurement (media
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed runs first.")
 _TRAIN_BATCH = flags.DEFINE_integer("train_batch", 4, "Clips per training step.")
 _TRAIN_FRAMES = flags.DEFINE_integer("train_frames", 8, "Frames per training clip (112x112).")
+_BACKEND = flags.DEFINE_enum(
+    "backend",
+    "tensorflow",
+    ["tensorflow", "jax"],
+    "jax: also time each kvid forward pass under KERAS_BACKEND=jax (jitted, XLA) in a worker.",
+)
 _OUTPUT = flags.DEFINE_string(
     "output", "benchmarks/results/models.json", "Where the JSON results are written."
 )
@@ -202,6 +209,29 @@ class TorchWorker:
         )
 
 
+class KerasWorker:
+    """A kvid process on another Keras backend (benchmarks/keras_worker.py), forward only."""
+
+    def __init__(self, backend):
+        root = str(pathlib.Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+        self.process = subprocess.Popen(
+            [sys.executable, str(pathlib.Path(__file__).with_name("keras_worker.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": path},
+        )
+        self.backend, self.version = backend, None
+
+    ask = TorchWorker.ask
+
+    def forward(self, key, clip, batch):
+        """A callable timing `key`'s forward pass on this backend."""
+        self.version = self.ask({"build": key, "batch": batch, "clip": list(clip)})["version"]
+        return lambda: self.ask({"run": "forward"})["seconds"]
+
+
 def torch_worker():
     """A `TorchWorker`, or None where torch and torchvision are not installed."""
     if _TORCH_PYTHON.value:
@@ -211,7 +241,7 @@ def torch_worker():
     return TorchWorker(sys.executable)
 
 
-def benchmark(key, batches, peak, worker):
+def benchmark(key, batches, peak, worker, keras_worker=None):
     """All measurements of one registered model."""
     spec = kvid.models.get_spec(key)
     pre = spec.preprocessing
@@ -228,7 +258,14 @@ def benchmark(key, batches, peak, worker):
             worker.runs(key, clip, batch, train_clip) if worker and key in TORCHVISION else None
         )
         runs = [forward] + ([torch_pair[0]] if torch_pair else [])
+        if keras_worker:
+            runs.append(keras_worker.forward(key, clip, batch))
         times = alternate(runs, _REPEATS.value, _WARMUP.value)
+        if keras_worker:
+            row[f"{keras_worker.backend}_forward_s"] = times.pop()
+            row[f"{keras_worker.backend}_forward_ratio"] = (
+                row[f"{keras_worker.backend}_forward_s"] / times[0]
+            )
         row["kvid_forward_s"] = times[0]
         row["kvid_gflops_per_s"] = gflops / times[0]
         row["kvid_fraction_of_peak"] = gflops / times[0] / peak
@@ -270,6 +307,22 @@ def markdown(results):
     return "\n".join(lines)
 
 
+def backend_markdown(results, backend):
+    """A README table of the forward pass on TensorFlow and on `backend`."""
+    lines = [
+        f"| model | clip | batch | TensorFlow forward s | {backend} forward s | {backend} / TF |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for result in results:
+        for row in result["runs"]:
+            lines.append(
+                f"| {result['model']} | {'x'.join(map(str, result['clip'][:3]))} | {row['batch']} "
+                f"| {row['kvid_forward_s']:.3f} | {row[f'{backend}_forward_s']:.3f} "
+                f"| {row[f'{backend}_forward_ratio']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -281,9 +334,10 @@ def main(argv):
     peak = matmul_peak_gflops()
     print(f"float32 matmul peak: {peak:.0f} GFLOP/s", flush=True)
     worker = torch_worker()
+    keras_worker = KerasWorker(_BACKEND.value) if _BACKEND.value != "tensorflow" else None
     results = []
     for key in keys:
-        results.append(benchmark(key, batches, peak, worker))
+        results.append(benchmark(key, batches, peak, worker, keras_worker))
         # Written after every model, so a run cut short keeps what it measured.
         report = {
             "date": datetime.date.today().isoformat(),
@@ -299,6 +353,7 @@ def main(argv):
                 "tensorflow": tf.__version__,
                 "keras": keras.__version__,
                 "torch": worker and worker.version,
+                **({keras_worker.backend: keras_worker.version} if keras_worker else {}),
             },
             "matmul_peak_gflops": peak,
             "complete": len(results) == len(keys),
@@ -308,6 +363,8 @@ def main(argv):
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(report, indent=1))
     print(markdown(results))
+    if keras_worker:
+        print(backend_markdown(results, keras_worker.backend))
 
 
 if __name__ == "__main__":

@@ -20,17 +20,21 @@ def test_models_benchmark_writes_its_json_and_table(tmp_path):
         "--repeats=1",
         "--warmup=0",
         "--train_batch=1",
+        "--backend=jax",
         f"--output={output}",
     )
     report = json.loads(output.read_text())
     (result,) = report["results"]
     assert result["model"] == "r2d_18"
-    assert result["runs"][0]["kvid_forward_s"] > 0 and result["runs"][0]["kvid_train_step_s"] > 0
+    (run,) = result["runs"]
+    assert run["kvid_forward_s"] > 0 and run["kvid_train_step_s"] > 0 and run["jax_forward_s"] > 0
+    assert report["versions"]["jax"]
     assert "| r2d_18 | 8x112x112 | 1 |" in stdout
     machine = report["machine"]
     assert machine["cpu"] and len(machine["load_average_at_start"]) == 3
     if platform.machine().lower() in ("x86_64", "amd64"):
         assert "avx2" in machine["extensions"] and machine["onednn_isa"]  # e.g. "Intel AVX2"
+    assert "| model | clip | batch | TensorFlow forward s | jax forward s | jax / TF |" in stdout
 
 
 def test_op_profile_lists_op_types_and_convolution_layers():
