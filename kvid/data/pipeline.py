@@ -629,7 +629,8 @@ def video_evaluation_dataset(
         on_error: `"raise"` or `"skip"`.
 
     Returns:
-        An unbatched `tf.data.Dataset` with attribute `class_names`.
+        An unbatched `tf.data.Dataset` with attributes `class_names` and
+        `file_paths` (the videos it scores, in order).
     """
     if tf.io.gfile.isdir(source):
         examples, class_names = index_directory(source, "inferred", class_names)
@@ -685,4 +686,5 @@ def video_evaluation_dataset(
     options.autotune.enabled = False
     ds = ds.with_options(options)
     ds.class_names = class_names
+    ds.file_paths = [p.example.video_id for p in probed]
     return ds

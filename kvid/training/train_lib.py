@@ -678,12 +678,8 @@ def train(
     )
     epoch_steps = None
     if config.fit_budget and config.time_budget:
-        validation_dir = os.path.join(data_dir, "validation")
-        validation_videos = len(
-            data_lib.index_directory(validation_dir, class_names=class_names)[0]
-        )
         chosen = plan_to_budget(
-            config, len(class_names), preprocessing, train_data, steps, validation_videos, start
+            config, len(class_names), preprocessing, train_data, steps, len(views.file_paths), start
         )
         print(chosen.describe(), flush=True)
         # The budget only guards the wall clock now: the plan decided the work.

@@ -321,8 +321,9 @@ def test_video_evaluation_dataset(video_dir):
         numbers = _numbers(views).reshape(2, 3, 4)
         for crop in range(3):
             np.testing.assert_array_equal(numbers[:, crop], expected)
-        found.append(name)
-    assert sorted(found) == sorted(n for c in VIDEOS.values() for n in c)
+        found.append(path)
+    assert sorted(map(os.path.basename, found)) == sorted(n for c in VIDEOS.values() for n in c)
+    assert ds.file_paths == found
 
 
 def test_a_kvid_model_fits_on_the_dataset(video_dir):
