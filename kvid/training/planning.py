@@ -7,7 +7,8 @@ scores it on a held-out split of the training set. States are explored in
 topological order of a transition graph, and dynamic programming keeps, for each
 state, the predecessor whose transition scored best:
 `P(S_j) = <P(S_i*), S_j>, i* = argmax_i V(S_i -> S_j)`. The plan's result is the
-better of the final states (one per sampling strategy).
+better of the final states (one per sampling strategy). Equal scores go to the
+path of fewer epochs (the cheaper schedule to train again).
 
 Transition graphs (figure 1 of the paper): sampling strategies never mix; training
 starts at the shortest clip and the highest learning rate; a transition lengthens
@@ -233,7 +234,12 @@ class OptimizationPlanner:
         """Explores every transition in topological order; returns the `Plan`."""
         os.makedirs(os.path.join(self.work_dir, "weights"), exist_ok=True)
         done = {(t.source, t.target): t for t in self._read_record()}
-        explored, best = [], {}
+        explored, best, epochs = [], {}, {}  # epochs: of the best path to each state
+
+        def path_epochs(transition):
+            before = 0 if transition.source is None else epochs[transition.source]
+            return before + transition.epochs
+
         for target in self.graph.states:
             sources = self.graph.predecessors[target] or (None,)
             candidates = []
@@ -244,8 +250,11 @@ class OptimizationPlanner:
                 candidates.append(done[key])
                 explored.append(done[key])
                 self._write_record(explored)
-            best[target] = max(candidates, key=lambda t: t.accuracy)
-        final = max((best[s] for s in self.graph.finals), key=lambda t: t.accuracy)
+            best[target] = max(candidates, key=lambda t: (t.accuracy, -path_epochs(t)))
+            epochs[target] = path_epochs(best[target])
+        final = max(
+            (best[s] for s in self.graph.finals), key=lambda t: (t.accuracy, -epochs[t.target])
+        )
         return Plan(self._path(final, best), best, tuple(explored), self.graph)
 
     def _explore(self, source, target, best) -> Transition:

@@ -121,10 +121,11 @@ def test_graph_rejects_bad_arguments(kwargs):
 
 
 class MockRunner:
-    """Scores a transition from a table; records the calls."""
+    """Scores a transition from a table (knee at epoch 1 unless `knees` says); records calls."""
 
-    def __init__(self, scores):
+    def __init__(self, scores, knees=None):
         self.scores = scores
+        self.knees = knees or {}
         self.calls = []
 
     def __call__(self, start, target, weights):
@@ -133,7 +134,8 @@ class MockRunner:
         with open(weights, "w") as f:
             f.write(target.name)
         score = self.scores.get((source, target.name), 0.5)
-        return [score - 0.1, score, score - 0.05], 1
+        knee = self.knees.get((source, target.name), 1)
+        return [score - 0.1] * knee + [score, score - 0.05], knee
 
 
 def name(sampling, frames, lr):
@@ -170,6 +172,29 @@ def test_dynamic_programming_picks_the_best_path(tmp_path):
     again = MockRunner(scores)
     resumed = planning.OptimizationPlanner(graph, again, tmp_path).plan()
     assert again.calls == [] and resumed.path == plan.path
+
+
+def test_equally_accurate_paths_go_to_the_one_of_fewer_epochs(tmp_path):
+    graph = planning.transition_graph([8, 16], [0.1, 0.01], ["consecutive"])
+    c = {(n, r): name("consecutive", n, r) for n in (8, 16) for r in (0.1, 0.01)}
+    weights = lambda state: f"{state}.weights.h5"  # noqa: E731
+    # Both ways to 16/0.01 score 1.0: via 8/0.01 in 4 + 6 epochs, via 16/0.1 in 2 + 1.
+    scores = {
+        (weights(c[8, 0.1]), c[8, 0.01]): 0.9,
+        (weights(c[8, 0.1]), c[16, 0.1]): 0.9,
+        (weights(c[8, 0.01]), c[16, 0.01]): 1.0,
+        (weights(c[16, 0.1]), c[16, 0.01]): 1.0,
+        (weights(c[8, 0.1]), c[16, 0.01]): 1.0,
+    }
+    knees = {
+        (weights(c[8, 0.1]), c[8, 0.01]): 3,
+        (weights(c[8, 0.01]), c[16, 0.01]): 5,
+        (weights(c[16, 0.1]), c[16, 0.01]): 0,
+        (weights(c[8, 0.1]), c[16, 0.01]): 6,
+    }
+    plan = planning.OptimizationPlanner(graph, MockRunner(scores, knees), tmp_path).plan()
+    assert [t.target.name for t in plan.path] == [c[8, 0.1], c[16, 0.1], c[16, 0.01]]
+    assert [t.epochs for t in plan.path] == [2, 2, 1] and plan.accuracy == 1.0
 
 
 def test_interrupted_plan_resumes_where_it_stopped(tmp_path):
