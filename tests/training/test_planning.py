@@ -142,20 +142,28 @@ def name(sampling, frames, lr):
     return planning.TrainingState(sampling, frames, lr).name
 
 
+def states(sampling):
+    """The state names of a sampling's chain, by (frames, learning rate)."""
+    return {(n, r): name(sampling, n, r) for n in (8, 16) for r in (0.1, 0.01)}
+
+
+def edge(source, target):
+    """A transition as `MockRunner` sees it: the source's weights file, the target's name."""
+    return (f"{source}.weights.h5", target)
+
+
 def test_dynamic_programming_picks_the_best_path(tmp_path):
     graph = planning.transition_graph([8, 16], [0.1, 0.01], extended=True)
-    c = {(n, r): name("consecutive", n, r) for n in (8, 16) for r in (0.1, 0.01)}
-    u = {(n, r): name("uniform", n, r) for n in (8, 16) for r in (0.1, 0.01)}
-    weights = lambda state: f"{state}.weights.h5"  # noqa: E731
+    c, u = states("consecutive"), states("uniform")
     scores = {
         # consecutive: 8/0.1 -> 16/0.1 -> 16/0.01 is best (0.9); the direct jump gives 0.8.
-        (weights(c[8, 0.1]), c[16, 0.1]): 0.7,
-        (weights(c[16, 0.1]), c[16, 0.01]): 0.9,
-        (weights(c[8, 0.1]), c[16, 0.01]): 0.8,
-        (weights(c[8, 0.1]), c[8, 0.01]): 0.6,
-        (weights(c[8, 0.01]), c[16, 0.01]): 0.85,
+        edge(c[8, 0.1], c[16, 0.1]): 0.7,
+        edge(c[16, 0.1], c[16, 0.01]): 0.9,
+        edge(c[8, 0.1], c[16, 0.01]): 0.8,
+        edge(c[8, 0.1], c[8, 0.01]): 0.6,
+        edge(c[8, 0.01], c[16, 0.01]): 0.85,
         # uniform's best final scores less.
-        (weights(u[8, 0.1]), u[16, 0.01]): 0.88,
+        edge(u[8, 0.1], u[16, 0.01]): 0.88,
     }
     runner = MockRunner(scores)
     plan = planning.OptimizationPlanner(graph, runner, tmp_path).plan()
@@ -176,22 +184,14 @@ def test_dynamic_programming_picks_the_best_path(tmp_path):
 
 def test_equally_accurate_paths_go_to_the_one_of_fewer_epochs(tmp_path):
     graph = planning.transition_graph([8, 16], [0.1, 0.01], ["consecutive"])
-    c = {(n, r): name("consecutive", n, r) for n in (8, 16) for r in (0.1, 0.01)}
-    weights = lambda state: f"{state}.weights.h5"  # noqa: E731
-    # Both ways to 16/0.01 score 1.0: via 8/0.01 in 4 + 6 epochs, via 16/0.1 in 2 + 1.
-    scores = {
-        (weights(c[8, 0.1]), c[8, 0.01]): 0.9,
-        (weights(c[8, 0.1]), c[16, 0.1]): 0.9,
-        (weights(c[8, 0.01]), c[16, 0.01]): 1.0,
-        (weights(c[16, 0.1]), c[16, 0.01]): 1.0,
-        (weights(c[8, 0.1]), c[16, 0.01]): 1.0,
-    }
-    knees = {
-        (weights(c[8, 0.1]), c[8, 0.01]): 3,
-        (weights(c[8, 0.01]), c[16, 0.01]): 5,
-        (weights(c[16, 0.1]), c[16, 0.01]): 0,
-        (weights(c[8, 0.1]), c[16, 0.01]): 6,
-    }
+    c = states("consecutive")
+    # Three ways to 16/0.01 score 1.0: via 8/0.01 in 4 + 6 epochs, via 16/0.1 in 2 + 1,
+    # directly in 7 (after the 2 epochs from scratch to 8/0.1 in every case).
+    scores = {edge(c[8, 0.1], c[8, 0.01]): 0.9, edge(c[8, 0.1], c[16, 0.1]): 0.9}
+    knees = {edge(c[8, 0.1], c[8, 0.01]): 3}
+    for source, knee in ((c[8, 0.01], 5), (c[16, 0.1], 0), (c[8, 0.1], 6)):
+        scores[edge(source, c[16, 0.01])] = 1.0
+        knees[edge(source, c[16, 0.01])] = knee
     plan = planning.OptimizationPlanner(graph, MockRunner(scores, knees), tmp_path).plan()
     assert [t.target.name for t in plan.path] == [c[8, 0.1], c[16, 0.1], c[16, 0.01]]
     assert [t.epochs for t in plan.path] == [2, 2, 1] and plan.accuracy == 1.0
