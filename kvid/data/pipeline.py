@@ -643,12 +643,13 @@ def video_evaluation_dataset(
     if not probed:
         raise ValueError(f"No readable videos in {source!r}.")
     decoder = _Decoder(probed, on_error)
+    video_ids = [p.example.video_id for p in probed]
     ds = tf.data.Dataset.from_tensor_slices(
         (
             np.arange(len(probed), dtype=np.int64),
             np.asarray([len(p.positions) for p in probed], np.int32),
             np.asarray([p.example.label for p in probed], np.int32),
-            [p.example.video_id for p in probed],
+            video_ids,
         )
     )
 
@@ -686,5 +687,5 @@ def video_evaluation_dataset(
     options.autotune.enabled = False
     ds = ds.with_options(options)
     ds.class_names = class_names
-    ds.file_paths = [p.example.video_id for p in probed]
+    ds.file_paths = video_ids
     return ds
