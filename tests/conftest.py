@@ -5,6 +5,8 @@ would leave TensorFlow's oneDNN kernels off on CPUs where it does not enable
 them itself (e.g. AVX2-only): conftest is imported first.
 """
 
+import pytest
+
 import kvid  # noqa: F401
 
 
@@ -16,3 +18,11 @@ def pytest_configure(config):
         from tests.jax_initializers import use_numpy_initializers
 
         use_numpy_initializers()
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory):
+    """The built-in dataset at its smallest (16 training, 8 validation videos), written once."""
+    from tests.training import helpers
+
+    return helpers.tiny_dataset(tmp_path_factory.mktemp("builtin"))

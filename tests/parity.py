@@ -1,51 +1,19 @@
-"""The parity fixtures' numpy recipe (see tests/fixtures/parity), re-implemented for the tests.
+"""The parity fixtures (tests/fixtures/parity) with their weights and inputs regenerated.
 
 A fixture stores the reference's state-dict schema, the weight seed and its
-outputs; weights and inputs are regenerated here bit-exactly, no torch needed.
+outputs; `tests/fixtures/parity/recipe.py`, the numpy recipe that made them,
+regenerates the weights and inputs bit-exactly, no torch needed.
 """
 
-import hashlib
 import json
 import pathlib
 
 import numpy as np
 
 import kvid
+from tests.fixtures.parity import recipe
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "parity"
-
-
-def _weight(key, shape, keyset, rng):
-    if key.endswith("running_var"):
-        return rng.uniform(0.5, 1.5, shape)
-    if key.endswith("running_mean"):
-        return rng.normal(0, 0.1, shape)
-    if key.endswith(".weight") and key[: -len("weight")] + "running_var" in keyset:
-        return rng.uniform(0.8, 1.2, shape)  # BatchNorm gamma
-    if key.endswith("bias"):
-        return rng.normal(0, 0.05, shape)
-    return rng.normal(0, 1, shape) * np.sqrt(2 / int(np.prod(shape[1:])))
-
-
-def make_weights(schema, seed):
-    """The fixture's weights, torch layout, in schema order (num_batches_tracked skipped)."""
-    keyset = {key for key, _ in schema}
-    weights = {}
-    for index, (key, shape) in enumerate(schema):
-        if key.endswith("num_batches_tracked"):
-            continue
-        rng = np.random.default_rng([seed, index])
-        weights[key] = _weight(key, tuple(shape), keyset, rng).astype(np.float32)
-    return weights
-
-
-def weights_digest(weights, schema):
-    digest = hashlib.sha256()
-    for key, _ in schema:
-        if key in weights:
-            digest.update(key.encode())
-            digest.update(np.ascontiguousarray(weights[key], dtype="<f4").tobytes())
-    return digest.hexdigest()
 
 
 def load(name):
@@ -54,10 +22,9 @@ def load(name):
         fixture = {key: z[key] for key in z.files}
     schema = json.loads(str(fixture["schema"]))
     seed = int(fixture["seed"])
-    weights = make_weights(schema, seed)
-    assert weights_digest(weights, schema) == str(fixture["weights_sha256"]), name
-    shape = tuple(int(s) for s in fixture["input_shape"])
-    x = np.random.default_rng(seed + 1000).uniform(-1, 1, size=shape).astype(np.float32)
+    weights = recipe.make_weights(schema, seed)
+    assert recipe.weights_digest(weights, schema) == str(fixture["weights_sha256"]), name
+    x = recipe.make_input(seed, fixture["input_shape"])
     fixture["state_dict"] = weights
     fixture["input"] = x.transpose(0, 2, 3, 4, 1)
     fixture["meta"] = json.loads(str(fixture["meta"]))

@@ -1,9 +1,11 @@
 """Every registered model gives the same numbers on every Keras backend.
 
 The README's test command runs the tests marked `backends` a second time with
-`KERAS_BACKEND=jax`. Here, weights saved under the other backend (TensorFlow
-when this process runs JAX or PyTorch, JAX when it runs TensorFlow) load into
-the same model and give the other backend's logits within `1e-5 * max|logits|`.
+`KERAS_BACKEND=jax`. Each tiny model gets the same seeded weights on every
+backend and must give the logits the other backend recorded
+(tests/fixtures/backends, made by `tests/backend_reference.py`; TensorFlow's on
+JAX or PyTorch, JAX's on TensorFlow) within `1e-5 * max|logits|`, and a weights
+file the other backend saved must load and give its logits.
 """
 
 import os
@@ -18,41 +20,40 @@ import kvid
 from kvid.data.encode import write_video
 from kvid.models import list_models
 from tests import backend_reference, parity
-from tests.apps import ROOT, run_python
+from tests.processes import ROOT, run_python
 
 BACKEND = keras.backend.backend()
 OTHER = "jax" if BACKEND == "tensorflow" else "tensorflow"
-LOGITS_TEST = "tests/test_backends.py::test_weights_saved_under_the_other_backend_give_its_logits"
+RECORDED = backend_reference.recorded()
+STALE = "the recorded logits are stale: rerun `python -m tests.backend_reference` on both backends"
+LOGITS_TEST = "tests/test_backends.py::test_seeded_weights_give_the_other_backends_logits"
 FIT_TEST = "tests/models/test_registry.py::test_one_fit_step_changes_the_weights"
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The other backend's weight files and logits of every registered model."""
-    directory = tmp_path_factory.mktemp(f"{OTHER}_weights")
-    run_python(
-        "-m", "tests.backend_reference", str(directory), env={"KERAS_BACKEND": OTHER}, timeout=1800
-    )
-    with np.load(directory / "logits.npz") as saved:
-        logits = {key: saved[key] for key in saved.files}
-    assert str(logits.pop("backend")) == OTHER
-    return directory, logits
-
-
 @pytest.mark.backends
-def test_the_other_backend_saved_every_registered_model(reference):
-    _, logits = reference
-    assert set(logits) - {"clips"} == set(list_models())
+def test_both_backends_recorded_every_registered_model():
+    for backend in ("tensorflow", "jax"):
+        assert {key for b, key in RECORDED if b == backend} == set(list_models()), STALE
 
 
 @pytest.mark.backends
 @pytest.mark.parametrize("key", list_models())
-def test_weights_saved_under_the_other_backend_give_its_logits(key, reference):
-    directory, logits = reference
-    model = backend_reference.tiny(key)
-    model.load_weights(directory / f"{key}.weights.h5")
-    actual = keras.ops.convert_to_numpy(model(logits["clips"], training=False))
-    parity.assert_close_to_scale(actual, logits[key], 1e-5)
+def test_seeded_weights_give_the_other_backends_logits(key):
+    model = backend_reference.set_seeded_weights(backend_reference.tiny(key))
+    actual = backend_reference.logits(model)
+    try:
+        parity.assert_close_to_scale(actual, RECORDED[OTHER, key], 1e-5)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; if {key} changed on purpose, {STALE}") from None
+
+
+@pytest.mark.backends
+def test_a_weights_file_saved_under_the_other_backend_gives_its_logits():
+    key, kwargs = backend_reference.FILE_MODEL
+    model = backend_reference.tiny(key, **kwargs)
+    model.load_weights(backend_reference.weights_file(OTHER))
+    expected = np.load(backend_reference.file_logits(OTHER))
+    parity.assert_close_to_scale(backend_reference.logits(model), expected, 1e-5)
 
 
 @pytest.mark.backends
@@ -99,7 +100,7 @@ def test_the_backend_run_covers_every_layer_and_registered_model():
     assert backend == "jax" and args[args.index("-m") + 1] == "backends"
     # One -q lists the selected test ids (-qq would only count them per file).
     args = [arg for arg in args if arg != "-q"]
-    done = run_python("-m", "pytest", "--collect-only", "-q", *args, timeout=600)
+    done = run_python("-m", "pytest", "--collect-only", "-q", *args, timeout=240)
     selected = set(re.findall(r"^(tests/\S+::\S+)$", done.stdout, flags=re.M))
     for key in list_models():
         assert f"{LOGITS_TEST}[{key}]" in selected and f"{FIT_TEST}[{key}]" in selected

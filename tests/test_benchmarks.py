@@ -4,7 +4,7 @@ import json
 import os
 import platform
 
-from tests.apps import run_python
+from tests.processes import run_python
 
 
 def _run(script, *args):

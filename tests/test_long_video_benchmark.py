@@ -3,7 +3,7 @@
 import json
 import os
 
-from tests.apps import run_python
+from tests.processes import run_python
 
 
 def test_long_video_benchmark_writes_its_json_and_table(tmp_path):

@@ -4,7 +4,7 @@ import warnings
 import pytest
 
 from kvid import _onednn
-from tests.apps import run_python
+from tests.processes import run_python
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 ONEDNN_STATE = (

@@ -1,11 +1,14 @@
 """apps/train.py, evaluate.py and predict.py on the built-in dataset, at a tiny size."""
 
+import json
+import os
 import re
 
 import pytest
 import tensorflow as tf
 
 from kvid.data import synthetic, write_video
+from kvid.training import planning
 from tests.apps import run_app
 
 
@@ -88,6 +91,46 @@ def test_predict_prints_top5_and_a_timeline_and_saves_a_png(trained):
     assert starts == ["0", "2", "4", "6", "8"]
     assert f"timeline plot: {plot}" in out
     assert decode_png(plot).shape == (360, 900, 4)  # no strip of frames
+
+
+def test_train_plans_the_training_path_with_the_plan_flags(tiny_data_dir, tmp_path):
+    # The dynamic programming is tests/training/test_planning.py's (a mock runner): here two
+    # real transitions through the app, from scratch to 2-frame clips, then on to 4-frame clips.
+    work_dir = tmp_path / "run"
+    out = run_app(
+        "train",
+        "--plan",
+        f"--data_dir={tiny_data_dir}",
+        "--model=r3d_18",
+        "--alpha=0.0625",
+        "--num_frames=4",
+        "--size=32",
+        "--batch_size=4",
+        "--plan_clip_lengths=2,4",
+        "--plan_learning_rates=0.01",
+        "--plan_samplings=consecutive",
+        "--plan_delay=1",
+        "--plan_max_epochs=2",
+        "--plan_holdout_split=0.25",
+        f"--work_dir={work_dir}",
+        f"--export_dir={tmp_path / 'export'}",
+    ).stdout
+    assert re.fullmatch(r"val_accuracy=\d\.\d{3}", out.strip().splitlines()[-1]), out
+    figure = re.search(r"^plan figure: (\S+)$", out, flags=re.M).group(1)
+    assert decode_png(figure).shape[2] == 4
+    record = json.loads((work_dir / "plan" / planning.PLAN_RECORD).read_text())
+    transitions = [planning.Transition.from_json(t) for t in record["transitions"]]
+    assert [(t.source and t.source.num_frames, t.target.num_frames) for t in transitions] == [
+        (None, 2),
+        (2, 4),
+    ]
+    for t in transitions:
+        assert 1 <= t.epochs <= len(t.curve) <= 2 and t.accuracy == t.curve[t.epochs - 1]
+        assert os.path.exists(t.weights)
+    exported = re.search(r"^exported: (\S+)$", out, flags=re.M).group(1)
+    served = tf.saved_model.load(exported).signatures["serving_default"]
+    frames = tf.zeros([1, 4, 40, 48, 3], tf.uint8)
+    assert served(frames=frames)["probabilities"].shape == (1, len(synthetic.CLASS_NAMES))
 
 
 @pytest.mark.parametrize(

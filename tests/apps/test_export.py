@@ -1,10 +1,16 @@
 """apps/export.py: flags in, a TF Serving SavedModel out."""
 
+import numpy as np
 import tensorflow as tf
 
+import kvid
+from kvid.models import get_preprocessing
+from tests import backend_reference
 from tests.apps import run_app
+from tests.export.test_saved_model import TOLERANCE, reference_inputs, synthetic_clip
 
 TINY = ["--model=r3d_18", "--alpha=0.0625", "--classes=3", "--class_names=run,jump,swim"]
+CLASSES = backend_reference.CLASSES
 
 
 def test_exports_to_saved_models_by_default_then_next_version(tmp_path):
@@ -21,3 +27,17 @@ def test_exports_to_saved_models_by_default_then_next_version(tmp_path):
 def test_export_dir_and_version_flags(tmp_path):
     run_app("export", *TINY, f"--export_dir={tmp_path / 'mine'}", "--version=7")
     assert (tmp_path / "mine/7/saved_model.pb").is_file()
+
+
+def test_exports_a_weights_file_saved_under_jax(tmp_path):
+    # The route for weights trained on another backend: their .weights.h5 into kvid-export.
+    key, kwargs = backend_reference.FILE_MODEL
+    weights = backend_reference.weights_file("jax")
+    shape = [f"--model={key}", f"--alpha={kwargs['alpha']}", f"--classes={CLASSES}"]
+    run_app("export", *shape, f"--weights={weights}", f"--export_dir={tmp_path}")
+    model = kvid.get_model(key, **kwargs, classes=CLASSES, weights=weights)
+    frames = synthetic_clip(np.random.default_rng(0), 4, 40, 60)[None]
+    expected = model.predict(reference_inputs(frames, get_preprocessing(key)), verbose=0)
+    served = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
+    probabilities = served(frames=tf.constant(frames))["probabilities"].numpy()
+    assert np.abs(probabilities - expected).max() <= TOLERANCE

@@ -1,8 +1,6 @@
 import logging
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +10,9 @@ import tensorflow as tf
 import kvid
 from kvid import atomic
 from kvid.data import sampling, tfrecord
+from tests import processes
 from tests.data.conftest import frame_number
 from tests.data.test_pipeline import VIDEOS, _check_clip_of_class
-from tests.training import helpers
 
 SMALL = dict(num_frames=4, image_size=(8, 8))
 
@@ -127,13 +125,8 @@ def test_a_conversion_killed_part_way_leaves_no_shard_and_hidden_files_are_not_v
         f"tfrecord.convert_directory({video_dir!r}, {str(output)!r}, num_shards=2, verbose=False)"
     )
     # Killed after the shards' records were written, as the first of them was being renamed.
-    run = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=helpers.ROOT,
-        env={**os.environ, atomic.KILL_ENV: "videos-00001-of-00002.tfrecord"},
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run = processes.run_python(
+        "-c", code, env={atomic.KILL_ENV: "videos-00001-of-00002.tfrecord"}, check=False
     )
     assert run.returncode == -signal.SIGKILL, run.stderr[-3000:]
     assert tf.io.gfile.glob(str(output / "*.tfrecord")) == []

@@ -6,8 +6,6 @@ appears, so a version folder must appear only complete.
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -15,38 +13,35 @@ import tensorflow as tf
 
 from kvid import atomic
 from kvid.export import saved_model
+from tests import processes
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPORT = """
-import sys
 import kvid
 from kvid.export import export_saved_model
 
 spec = kvid.models.get_spec("r3d_18")
 model = kvid.get_model("r3d_18", **spec.test_kwargs, classes=3, classifier_activation=None)
-print("built", flush=True)
 for _ in range({count}):
     print("exported", export_saved_model(model, {export_dir!r}), flush=True)
 """
 
 
 def _export(export_dir, count, kill_in_write=None, kill_after=None, timeout=300):
-    """Runs `count` exports in a fresh process, optionally killed; returns (code, stdout)."""
-    env = {**os.environ, atomic.KILL_ENV: kill_in_write or ""}
-    process = subprocess.Popen(
-        [sys.executable, "-c", EXPORT.format(count=count, export_dir=str(export_dir))],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """Runs `count` exports in a fresh process; returns (code, stdout, stderr).
+
+    With `kill_after`, the process is killed that many seconds after its first
+    export was printed.
+    """
+    env = {atomic.KILL_ENV: kill_in_write} if kill_in_write else {}
+    process = processes.python(EXPORT.format(count=count, export_dir=str(export_dir)), env=env)
+    first = ""
     if kill_after is not None:
-        assert process.stdout.readline() == "built\n"
+        first = processes.read_line(process, timeout)
+        assert first.startswith("exported"), process.communicate()[1][-3000:]
         time.sleep(kill_after)
-        process.send_signal(signal.SIGKILL)
-    out, err = process.communicate(timeout=timeout)
-    return process.returncode, out, err
+        processes.kill(process)
+    ((out, err),) = processes.finish([process], timeout)
+    return process.returncode, first + out, err
 
 
 def _versions(export_dir):
@@ -69,9 +64,11 @@ def test_an_export_killed_part_way_never_becomes_a_version(tmp_path):
     (leftover,) = [name for name in os.listdir(export_dir) if atomic.is_partial(name)]
     assert os.path.exists(export_dir / leftover / "saved_model.pb")  # cut to half its size
     assert saved_model.next_version(export_dir) == 2
-    # Killed at a seeded random moment of a few exports: every version there is complete.
+    # Killed at a seeded random moment of the exports after the first (there are more of them
+    # than can finish by then): every version there is complete.
     rng = np.random.default_rng(15)
-    code, out, err = _export(export_dir, 3, kill_after=rng.uniform(1, 6))
+    code, out, err = _export(export_dir, 100, kill_after=rng.uniform(0, 3))
+    assert code == -signal.SIGKILL, err[-3000:]
     versions = _versions(export_dir)
     assert versions == list(range(1, len(versions) + 1))
     # Each printed export, and maybe one renamed right before the kill.

@@ -84,6 +84,7 @@ def run_tf_only_client(saved_model_dir, requests, out_dir):
         check=True,
         cwd=out_dir,
         capture_output=True,
+        timeout=300,
     )
     report = json.loads((out_dir / "report.json").read_text())
     with np.load(out_dir / "outputs.npz") as outputs:
@@ -235,7 +236,11 @@ def saved_model_cli_signatures(path):
     """Parses `saved_model_cli show --all`: {signature: {'inputs': {key: (dtype, shape)}, ...}}."""
     cli = Path(sys.executable).with_name("saved_model_cli")
     text = subprocess.run(
-        [str(cli), "show", "--dir", str(path), "--all"], check=True, capture_output=True, text=True
+        [str(cli), "show", "--dir", str(path), "--all"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     ).stdout
     parsed = {}
     for block in re.split(r"\n(?=signature_def\[)", text)[1:]:

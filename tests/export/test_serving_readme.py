@@ -20,6 +20,7 @@ import tensorflow as tf
 
 import kvid
 import kvid.export
+from tests import processes
 from tests.export.test_saved_model import (
     TOLERANCE,
     reference_inputs,
@@ -126,7 +127,7 @@ def test_grpc_example_predicts_through_a_prediction_service(export):
         text=True,
     )
     try:
-        ready = server.stdout.readline()
+        ready = processes.read_line(server, timeout=300)
         port = re.fullmatch(r"PORT (\d+) KVID_IMPORTABLE False\n", ready).group(1)
         clip = synthetic_clip(np.random.default_rng(3), 4, 90, 120)
         example = code_blocks("python")[-1].replace("localhost:8500", f"localhost:{port}")
@@ -134,7 +135,7 @@ def test_grpc_example_predicts_through_a_prediction_service(export):
         exec(example, namespace)  # noqa: S102 (the README's own code)
     finally:
         server.kill()
-        server.wait()
+        server.wait(timeout=60)
 
     expected = expected_probabilities(model, clip[np.newaxis])[0]
     assert np.abs(namespace["probabilities"] - expected).max() <= TOLERANCE

@@ -1,26 +1,22 @@
-"""Architecture facts of the video ResNets (seed 003 tables 1-2, torchvision)."""
+"""Video ResNets: "A closer look at spatiotemporal convolutions" tables 1-2, and torchvision."""
 
 import keras
 import numpy as np
 import pytest
 
 import kvid
-
-
-def trainable_parameters(model):
-    # torch's parameters(): BatchNorm running statistics are not counted.
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+from tests.models import trainable_parameters
 
 
 @pytest.mark.parametrize(
-    ("factory", "count"),
-    [(kvid.R3D18, 33_371_472), (kvid.MC3_18, 11_695_440), (kvid.R2Plus1D18, 31_505_325)],
+    ("key", "count"),
+    [("r3d_18", 33_371_472), ("mc3_18", 11_695_440), ("r2plus1d_18", 31_505_325)],
 )
-def test_torchvision_variants_have_torchvision_parameter_counts(factory, count):
-    assert trainable_parameters(factory()) == count
+def test_torchvision_variants_have_torchvision_parameter_counts(key, count):
+    assert trainable_parameters(key) == count
 
 
-# Seed 003 table 2, in millions, ResNet-18 on 8-frame clips.
+# "A closer look at spatiotemporal convolutions" table 2, in millions, ResNet-18 on 8-frame clips.
 TABLE_2 = {
     "r2d_18": 11.4, "fr2d_18": 11.4, "r3d_18": 33.4, "mc2_18": 11.4, "mc3_18": 11.7,
     "mc4_18": 12.7, "mc5_18": 16.9, "rmc2_18": 33.3, "rmc3_18": 33.0, "rmc4_18": 32.0,
@@ -30,7 +26,7 @@ TABLE_2 = {
 
 @pytest.mark.parametrize(("key", "millions"), TABLE_2.items())
 def test_parameter_counts_match_the_paper(key, millions):
-    assert abs(trainable_parameters(kvid.get_model(key)) / 1e6 - millions) <= 0.1
+    assert abs(trainable_parameters(key) / 1e6 - millions) <= 0.1
 
 
 def temporal_kernels(model):
@@ -70,7 +66,7 @@ def test_2plus1d_middle_width_follows_torchvision():
     ("key", "frames_out"), [("r3d_18", 1), ("mc3_18", 8), ("fr2d_18", 8), ("r2plus1d_18", 1)]
 )
 def test_temporal_striding_only_in_temporal_convolutions(key, frames_out):
-    # Seed 003: an 8x112x112 clip ends 1x7x7 for R3D/R(2+1)D, 8x7x7 when time never strides.
+    # The same paper: an 8x112x112 clip ends 1x7x7 for R3D/R(2+1)D, 8x7x7 when time never strides.
     model = kvid.get_model(key, alpha=1 / 16, include_top=False, input_shape=(8, 112, 112, 3))
     assert model.output_shape[1:4] == (frames_out, 7, 7)
 

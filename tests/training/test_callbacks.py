@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kvid.training import callbacks
-from tests.training import helpers
+from tests import processes
 
 RUN = """
 import time
@@ -34,14 +34,9 @@ print("RAN", Probe.epochs)
 """
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return helpers.tiny_dataset(tmp_path_factory.mktemp("data"))
-
-
-def test_a_killed_run_resumes_losing_at_most_the_current_epoch(data_dir, tmp_path):
+def test_a_killed_run_resumes_losing_at_most_the_current_epoch(tiny_data_dir, tmp_path):
     work, mark = str(tmp_path / "run"), str(tmp_path / "hanging")
-    first = helpers.python(RUN.format(hang=2, mark=mark, data=data_dir, work=work))
+    first = processes.python(RUN.format(hang=2, mark=mark, data=tiny_data_dir, work=work))
     deadline = time.monotonic() + 300
     while not os.path.exists(mark):
         assert first.poll() is None, first.communicate()[1][-3000:]
@@ -51,8 +46,9 @@ def test_a_killed_run_resumes_losing_at_most_the_current_epoch(data_dir, tmp_pat
     first.communicate()
     assert first.returncode == -signal.SIGKILL
 
-    ((out, err),) = helpers.finish(
-        [helpers.python(RUN.format(hang=-1, mark=mark, data=data_dir, work=work))], timeout=300
+    ((out, err),) = processes.finish(
+        [processes.python(RUN.format(hang=-1, mark=mark, data=tiny_data_dir, work=work))],
+        timeout=300,
     )
     assert "RAN [2]" in out, err[-3000:]  # epochs 0 and 1 were not trained again
     with open(os.path.join(work, callbacks.TRAINING_LOG)) as f:

@@ -17,7 +17,7 @@ import numpy as np
 
 from kvid import atomic
 from kvid.training import callbacks
-from tests.training import helpers
+from tests import processes
 
 EPOCHS = 10
 RUN = """
@@ -62,7 +62,7 @@ class Run:
             best=os.path.join(work, callbacks.BEST_MODEL),
         )
         env = {atomic.KILL_ENV: kill_in_write} if kill_in_write else {}
-        self.process = helpers.python(code, env=env)
+        self.process = processes.python(code, env=env)
 
     def begun(self):
         """The epochs this process began."""
@@ -81,7 +81,7 @@ class Run:
             time.sleep(kill_after)
             if self.process.poll() is None:
                 os.killpg(self.process.pid, signal.SIGKILL)
-        ((self.out, self.err),) = helpers.finish([self.process], timeout=timeout)
+        ((self.out, self.err),) = processes.finish([self.process], timeout=timeout)
         return self.process.returncode
 
 

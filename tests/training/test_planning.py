@@ -228,34 +228,6 @@ def test_plan_figure_labels_every_transition(tmp_path):
     assert (tmp_path / "plan.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_tiny_plan_on_the_builtin_dataset(tmp_path):
-    from kvid.training import TrainConfig
-    from tests.training import helpers
-
-    config = TrainConfig(
-        **helpers.TINY, data_dir=helpers.tiny_dataset(tmp_path), work_dir=str(tmp_path / "run")
-    )
-    plan_config = planning.PlanConfig(
-        clip_lengths=(2, 4),
-        learning_rates=(1e-2, 1e-3),
-        samplings=("consecutive",),
-        delay=1,
-        max_epochs=3,
-        holdout_split=0.25,
-    )
-    result = planning.plan_training(config, plan_config)
-    plan = result.plan
-    assert len(plan.transitions) == 6
-    assert plan.path[-1].target == planning.TrainingState("consecutive", 4, 1e-3)
-    for t in plan.transitions:
-        assert 1 <= t.epochs <= len(t.curve) <= 3 and t.accuracy == t.curve[t.epochs - 1]
-        assert os.path.exists(t.weights)
-    assert 0 <= result.val_accuracy <= 1 and result.reversed_val_accuracy is None
-    assert os.path.exists(result.figure) and result.export_path is None
-    assert result.model.input_shape[1] == 4
-    assert "val_accuracy=" in result.summary().splitlines()[-1]
-
-
 def test_plan_flags_take_the_demo_defaults_unless_given():
     from absl import flags
 

@@ -10,7 +10,7 @@ gigabytes; streaming adds nothing that depends on the length.
 import json
 import textwrap
 
-from tests.apps import run_python
+from tests.processes import run_python
 
 # Holding the video's RGB frames, as prediction used to, is 3.7 GB more; the bound leaves
 # room for allocator noise, not for frames: 250 MB is 7% of them.

@@ -1,11 +1,12 @@
 import json
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from kvid.training import strategy
-from tests.training import helpers
+from tests import processes
 
 MIRRORED_RUN = """
 import tensorflow as tf
@@ -16,7 +17,7 @@ from tests.training import helpers
 result = train_lib.train(**helpers.TINY, data_dir={data!r}, work_dir={work!r}, epochs=1,
                          strategy="mirrored")
 print("REPLICAS", result.model.distribute_strategy.num_replicas_in_sync)
-print("VAL", result.val_accuracy)
+print("EPOCHS", len(result.history["loss"]), "VAL", result.val_accuracy)
 """
 
 WORKER_RUN = """
@@ -28,11 +29,6 @@ result = train_lib.train(**helpers.TINY, data_dir={data!r}, work_dir={work!r}, e
 np.savez({out!r}, *result.model.get_weights())
 print("EPOCHS", len(result.history["loss"]))
 """
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return helpers.tiny_dataset(tmp_path_factory.mktemp("data"))
 
 
 def test_default_strategy_without_cluster(monkeypatch):
@@ -52,31 +48,46 @@ def test_the_workaround_is_gated_on_the_keras_version(monkeypatch):
     strategy.patch_keras_multi_worker.cache_clear()
 
 
-def test_mirrored_training_on_two_logical_cpus(data_dir, tmp_path):
-    code = MIRRORED_RUN.format(data=data_dir, work=str(tmp_path / "run"))
-    ((out, err),) = helpers.finish([helpers.python(code)], timeout=300)
-    assert "REPLICAS 2" in out, err[-3000:]
-    assert "VAL" in out
-
-
-def test_two_workers_end_with_the_same_weights(data_dir, tmp_path):
-    ports = [helpers.free_port(), helpers.free_port()]
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    processes = []
+@pytest.fixture(scope="module")
+def runs(tiny_data_dir, tmp_path_factory):
+    """The mirrored run and the two workers, started at once: they overlap their start-ups."""
+    root = tmp_path_factory.mktemp("strategy")
+    started = {"root": root}
+    code = MIRRORED_RUN.format(data=tiny_data_dir, work=str(root / "mirrored"))
+    started["mirrored"] = processes.python(code)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in processes.free_ports(2)]}
+    started["workers"] = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         code = WORKER_RUN.format(
-            data=data_dir, work=str(tmp_path / "run"), out=str(tmp_path / f"weights{index}.npz")
+            data=tiny_data_dir, work=str(root / "run"), out=str(root / f"weights{index}.npz")
         )
-        processes.append(helpers.python(code, env={"TF_CONFIG": tf_config}))
-    outputs = helpers.finish(processes, timeout=420)
+        started["workers"].append(processes.python(code, env={"TF_CONFIG": tf_config}))
+    yield started
+    for process in [started["mirrored"], *started["workers"]]:
+        if process.poll() is None:
+            processes.kill(process)
+            process.communicate()
+
+
+def test_mirrored_training_on_two_logical_cpus(runs):
+    ((out, err),) = processes.finish([runs["mirrored"]], timeout=420)
+    assert "REPLICAS 2" in out, err[-3000:]
+    epochs, accuracy = re.search(r"^EPOCHS (\d+) VAL (\S+)$", out, flags=re.M).groups()
+    assert int(epochs) == 1 and 0 <= float(accuracy) <= 1
+    assert (runs["root"] / "mirrored" / "best.keras").exists()
+
+
+def test_two_workers_end_with_the_same_weights(runs):
+    outputs = processes.finish(runs["workers"], timeout=420)
     for out, err in outputs:
         assert "EPOCHS 2" in out, err[-3000:]
-    chief, other = (np.load(tmp_path / f"weights{i}.npz") for i in range(2))
+    root = runs["root"]
+    chief, other = (np.load(root / f"weights{i}.npz") for i in range(2))
     assert len(chief.files) > 10
     for name in chief.files:
         np.testing.assert_array_equal(chief[name], other[name])
     # The chief writes the run's files, the other worker its own (backups are
     # deleted after a finished run; their per-worker folders are tested in test_callbacks).
-    assert (tmp_path / "run" / "best.keras").exists()
-    assert (tmp_path / "run" / "workers" / "worker_1" / "best.keras").exists()
+    assert (root / "run" / "best.keras").exists()
+    assert (root / "run" / "workers" / "worker_1" / "best.keras").exists()

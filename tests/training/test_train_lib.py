@@ -15,16 +15,11 @@ from kvid.training import callbacks, train_lib
 from tests.training import helpers
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return helpers.tiny_dataset(tmp_path_factory.mktemp("data"))
-
-
-def test_train_with_every_option_then_export(data_dir, tmp_path):
+def test_train_with_every_option_then_export(tiny_data_dir, tmp_path):
     work_dir = tmp_path / "run"
     result = train_lib.train(
         **helpers.TINY,
-        data_dir=data_dir,
+        data_dir=tiny_data_dir,
         work_dir=str(work_dir),
         export_dir=str(tmp_path / "export"),
         reversed_evaluation=True,
@@ -141,12 +136,12 @@ def test_gradient_accumulation_updates_every_n_batches_with_the_mean():
     np.testing.assert_allclose(weight.numpy(), [-2.0, -4.0])
 
 
-def test_bad_arguments_are_named(data_dir, tmp_path):
+def test_bad_arguments_are_named(tiny_data_dir, tmp_path):
     with pytest.raises(ValueError, match="optimizer='adagrad'"):
         train_lib.make_optimizer("adagrad", 0.1)
     with pytest.raises(ValueError, match="batch_size=64"):
         train_lib.train(
-            **{**helpers.TINY, "batch_size": 64}, data_dir=data_dir, work_dir=str(tmp_path)
+            **{**helpers.TINY, "batch_size": 64}, data_dir=tiny_data_dir, work_dir=str(tmp_path)
         )
     with pytest.raises(ValueError, match="`directory` must be a directory"):
         train_lib.train(**helpers.TINY, data_dir=str(tmp_path / "nope"), work_dir=str(tmp_path))
@@ -160,7 +155,7 @@ def test_builtin_dataset_is_written_once_per_configuration(tmp_path):
 
 
 def test_fit_budget_times_a_step_then_trains_fewer_clips_per_epoch(
-    data_dir, tmp_path, monkeypatch, capsys
+    tiny_data_dir, tmp_path, monkeypatch, capsys
 ):
     # A machine where a step takes 100 s: 16 clips in batches of 4 are 4 steps an epoch, and
     # the budget affords 2 (the floor of total steps lowered to let it choose so) after the
@@ -179,7 +174,7 @@ def test_fit_budget_times_a_step_then_trains_fewer_clips_per_epoch(
     work_dir = tmp_path / "run"
     result = train_lib.train(
         **helpers.TINY,
-        data_dir=data_dir,
+        data_dir=tiny_data_dir,
         work_dir=str(work_dir),
         epochs=2,
         time_budget=afford + 1,

