@@ -24,7 +24,7 @@ from tests.jax_initializers import use_numpy_initializers
 
 def build(request):
     """The jitted inference forward of one registered model, on a fixed batch."""
-    model = kvid.get_model(request["build"])
+    model = kvid.get_model(request["build"], **request.get("kwargs", {}))
     x = np.random.default_rng(0).uniform(size=(request["batch"], *request["clip"]))
     x = jax.numpy.asarray(x, "float32")
     trainable = [v.value for v in model.trainable_variables]

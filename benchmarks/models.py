@@ -45,6 +45,9 @@ _FRAMES = flags.DEFINE_integer(
 )
 _REPEATS = flags.DEFINE_integer("repeats", 7, "Timed runs per measurement (median).")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed runs first.")
+_ALPHA = flags.DEFINE_float(
+    "alpha", None, "Width multiplier; default: full width. torchvision has none: no torch column."
+)
 _TRAIN_BATCH = flags.DEFINE_integer("train_batch", 4, "Clips per training step.")
 _TRAIN_FRAMES = flags.DEFINE_integer("train_frames", 8, "Frames per training clip (112x112).")
 _BACKEND = flags.DEFINE_enum(
@@ -112,12 +115,17 @@ def matmul_peak_gflops():
     return 2 * 2048**3 / seconds / 1e9
 
 
+def width():
+    """The `alpha` argument of every kvid build, if `--alpha` is set."""
+    return {} if _ALPHA.value is None else {"alpha": _ALPHA.value}
+
+
 def kvid_runs(key, clip, batch, train_clip):
     """Callables for a kvid forward and training step."""
-    model = kvid.get_model(key)
+    model = kvid.get_model(key, **width())
     forward = tf.function(lambda x: model(x, training=False))
     x = tf.random.uniform((batch, *clip))
-    trainer = kvid.get_model(key, classifier_activation=None)
+    trainer = kvid.get_model(key, classifier_activation=None, **width())
     trainer.compile(
         optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -162,6 +170,7 @@ def cpu_info():
         capture_output=True,
         text=True,
         check=False,
+        timeout=120,
     )
     isa = re.search(r"onednn_verbose,[^\n]*,cpu,isa:([^\n]+)", probe.stdout)
     return {
@@ -228,7 +237,8 @@ class KerasWorker:
 
     def forward(self, key, clip, batch):
         """A callable timing `key`'s forward pass on this backend."""
-        self.version = self.ask({"build": key, "batch": batch, "clip": list(clip)})["version"]
+        request = {"build": key, "batch": batch, "clip": list(clip), "kwargs": width()}
+        self.version = self.ask(request)["version"]
         return lambda: self.ask({"run": "forward"})["seconds"]
 
 
@@ -255,7 +265,9 @@ def benchmark(key, batches, peak, worker, keras_worker=None):
         gflops = batch * flops.count_flops(model, clip) / 1e9
         row = {"batch": batch, "gflops": gflops}
         torch_pair = (
-            worker.runs(key, clip, batch, train_clip) if worker and key in TORCHVISION else None
+            worker.runs(key, clip, batch, train_clip)
+            if worker and key in TORCHVISION and not width()
+            else None
         )
         runs = [forward] + ([torch_pair[0]] if torch_pair else [])
         if keras_worker:

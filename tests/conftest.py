@@ -5,9 +5,16 @@ would leave TensorFlow's oneDNN kernels off on CPUs where it does not enable
 them itself (e.g. AVX2-only): conftest is imported first.
 """
 
+import os
+
 import pytest
 
-import kvid  # noqa: F401
+if os.environ.get("KERAS_BACKEND") == "jax":
+    # Each test compiles its programs once: XLA's least optimised code is the fastest end to
+    # end (a tiny S3D-G's training step: 30 s to compile at the default level, 18 s here).
+    os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+
+import kvid  # noqa: E402, F401
 
 
 def pytest_configure(config):

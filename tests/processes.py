@@ -16,7 +16,7 @@ import threading
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_python(*argv, env=None, cwd=ROOT, check=True, timeout=300):
+def run_python(*argv, env=None, cwd=ROOT, check=True, timeout=240):
     """Runs `python *argv` with the repository importable; returns the finished process."""
     done = subprocess.run(
         [sys.executable, *argv],
@@ -31,14 +31,15 @@ def run_python(*argv, env=None, cwd=ROOT, check=True, timeout=300):
     return done
 
 
-def python(code, env=None, stderr=subprocess.PIPE):
+def python(code, env=None, stdin=None):
     """Starts `python -c code` from the repository root, in its own process group."""
     return subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": ROOT, **(env or {})},
+        stdin=stdin,
         stdout=subprocess.PIPE,
-        stderr=stderr,
+        stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
@@ -83,3 +84,9 @@ def free_ports(count):
         for s in sockets:
             s.bind(("127.0.0.1", 0))
         return [s.getsockname()[1] for s in sockets]
+
+
+def unused_pid():
+    """A process id no process can have: one above the kernel's largest (`pid_max`)."""
+    with open("/proc/sys/kernel/pid_max") as f:
+        return int(f.read()) + 1

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from kvid import atomic
+from tests import processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The module alone, without kvid's (TensorFlow) imports: a killed writer in a fraction of a second.
@@ -119,10 +120,7 @@ with open({str(tmp_path / "log.csv")!r}, "a") as log:
 def test_leftovers_of_live_writers_and_other_hosts_are_kept(tmp_path):
     mine = tmp_path / atomic._temporary_name("x")
     other_host = tmp_path / ".partial-abcdef-1-000000-x"
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
-    )
-    gone = tmp_path / f".partial-{atomic._HOST}-{int(dead.stdout)}-000000-x"
+    gone = tmp_path / f".partial-{atomic._HOST}-{processes.unused_pid()}-000000-x"
     for path in (mine, other_host, gone):
         path.write_text("")
     assert atomic.remove_leftovers(tmp_path, "y") == []

@@ -98,8 +98,12 @@ def test_the_backend_run_covers_every_layer_and_registered_model():
     """CI's second run selects every layer's tests and every registered model's logits and fit."""
     backend, args = _backend_command()
     assert backend == "jax" and args[args.index("-m") + 1] == "backends"
-    # One -q lists the selected test ids (-qq would only count them per file).
+    # One -q lists the selected test ids (-qq would only count them per file); the selection
+    # is collected in this process, not by xdist's workers.
     args = [arg for arg in args if arg != "-q"]
+    for option in ("-n", "--dist"):
+        if option in args:
+            del args[args.index(option) : args.index(option) + 2]
     done = run_python("-m", "pytest", "--collect-only", "-q", *args, timeout=240)
     selected = set(re.findall(r"^(tests/\S+::\S+)$", done.stdout, flags=re.M))
     for key in list_models():

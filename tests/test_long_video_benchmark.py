@@ -16,7 +16,7 @@ def test_long_video_benchmark_writes_its_json_and_table(tmp_path):
         "--runs=1:decode,1:transform:r3d_18",
         f"--workdir={tmp_path}",
         f"--output={output}",
-        timeout=600,
+        timeout=240,
     ).stdout
     results = json.loads(output.read_text())["results"]
     assert [r["mode"] for r in results] == ["decode", "transform"]

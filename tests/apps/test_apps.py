@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from kvid.data import synthetic, write_video
 from kvid.training import planning
+from tests import processes
 from tests.apps import run_app
 
 
@@ -68,7 +69,8 @@ def test_evaluate_prints_clip_and_video_accuracy_and_confusions_and_plots_them(t
     for name in synthetic.CLASS_NAMES:
         assert name in out
     assert f"confusion plot: {plot}" in out
-    assert decode_png(plot).shape == (540, 910, 4)  # 8 classes
+    # The confusion figure of 8 classes (a change detector: tests/training/test_plots.py).
+    assert decode_png(plot).shape == (540, 910, 4)
 
 
 def test_predict_prints_top5_and_a_timeline_and_saves_a_png(trained):
@@ -90,7 +92,7 @@ def test_predict_prints_top5_and_a_timeline_and_saves_a_png(trained):
     starts = re.findall(r"^\s+(\d+)\s+\d+\.\d\d(?:\s+\d\.\d{3}){5}$", out, flags=re.M)
     assert starts == ["0", "2", "4", "6", "8"]
     assert f"timeline plot: {plot}" in out
-    assert decode_png(plot).shape == (360, 900, 4)  # no strip of frames
+    assert decode_png(plot).shape == (360, 900, 4)  # the timeline's, with no strip of frames
 
 
 def test_train_plans_the_training_path_with_the_plan_flags(tiny_data_dir, tmp_path):
@@ -133,17 +135,34 @@ def test_train_plans_the_training_path_with_the_plan_flags(tiny_data_dir, tmp_pa
     assert served(frames=frames)["probabilities"].shape == (1, len(synthetic.CLASS_NAMES))
 
 
-@pytest.mark.parametrize(
-    ("name", "flags"),
-    [
-        ("train", []),
-        ("evaluate", ["--data_dir=x"]),
-        ("predict", ["--video=x.mp4"]),
-        ("export", ["--model=r3d_18"]),
-        ("prepare_dataset", ["--input_dir=x", "--output_dir=y"]),
-    ],
-)
-def test_apps_reject_stray_arguments(name, flags):
-    done = run_app(name, *flags, "stray", check=False, timeout=120)
-    assert done.returncode != 0 and "Unexpected arguments: " in done.stderr
-    assert "stray" in done.stderr
+STRAY = {
+    "train": [],
+    "evaluate": ["--data_dir=x"],
+    "predict": ["--video=x.mp4"],
+    "export": ["--model=r3d_18"],
+    "prepare_dataset": ["--input_dir=x", "--output_dir=y"],
+}
+
+
+@pytest.fixture(scope="module")
+def stray_runs():
+    """Every app started at once with a stray argument (their start-ups overlap)."""
+    started = {
+        name: processes.python(
+            f"import sys; from apps import {name}; sys.argv = {['x', *flags, 'stray']!r}; "
+            f"{name}.run()"
+        )
+        for name, flags in STRAY.items()
+    }
+    yield started
+    for process in started.values():
+        if process.poll() is None:
+            processes.kill(process)
+            process.communicate()
+
+
+@pytest.mark.parametrize("name", STRAY)
+def test_apps_reject_stray_arguments(name, stray_runs):
+    ((_, err),) = processes.finish([stray_runs[name]], timeout=120)
+    assert stray_runs[name].returncode != 0 and "Unexpected arguments: " in err
+    assert "stray" in err

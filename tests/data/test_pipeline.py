@@ -342,26 +342,28 @@ def test_a_kvid_model_fits_on_the_dataset(video_dir):
 
 
 def test_decoding_runs_in_parallel_calls(video_dir, monkeypatch):
-    """Clips decode in concurrent `numpy_function` calls (PyAV releases the GIL while decoding)."""
+    """Clips decode in concurrent `numpy_function` calls (PyAV releases the GIL while decoding).
+
+    The first two calls wait for each other: if the pipeline ran one call at a
+    time, the first would wait alone and the barrier would break.
+    """
     import threading
-    import time
 
     original = pipeline.decode_frames
-    active, most = [0], [0]
-    lock = threading.Lock()
+    barrier = threading.Barrier(2, timeout=20)
+    calls, met = [], []
 
-    def slow(info, indices):
-        with lock:
-            active[0] += 1
-            most[0] = max(most[0], active[0])
-        time.sleep(0.05)  # releases the GIL, as decoding does
-        try:
-            return original(info, indices)
-        finally:
-            with lock:
-                active[0] -= 1
+    def meet_then_decode(info, indices):
+        calls.append(info)
+        if len(calls) <= 2:
+            try:
+                barrier.wait()
+                met.append(True)
+            except threading.BrokenBarrierError:
+                met.append(False)
+        return original(info, indices)
 
-    monkeypatch.setattr(pipeline, "decode_frames", slow)
+    monkeypatch.setattr(pipeline, "decode_frames", meet_then_decode)
     ds = kvid.data.video_dataset_from_directory(video_dir, batch_size=None, seed=0, **SMALL)
     assert len(list(ds)) == 6
-    assert most[0] >= 2
+    assert met == [True, True]

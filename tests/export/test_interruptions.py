@@ -26,7 +26,7 @@ for _ in range({count}):
 """
 
 
-def _export(export_dir, count, kill_in_write=None, kill_after=None, timeout=300):
+def _export(export_dir, count, kill_in_write=None, kill_after=None, timeout=240):
     """Runs `count` exports in a fresh process; returns (code, stdout, stderr).
 
     With `kill_after`, the process is killed that many seconds after its first

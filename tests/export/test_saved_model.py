@@ -84,7 +84,7 @@ def run_tf_only_client(saved_model_dir, requests, out_dir):
         check=True,
         cwd=out_dir,
         capture_output=True,
-        timeout=300,
+        timeout=240,
     )
     report = json.loads((out_dir / "report.json").read_text())
     with np.load(out_dir / "outputs.npz") as outputs:
@@ -240,7 +240,7 @@ def saved_model_cli_signatures(path):
         check=True,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=240,
     ).stdout
     parsed = {}
     for block in re.split(r"\n(?=signature_def\[)", text)[1:]:
@@ -255,6 +255,8 @@ def saved_model_cli_signatures(path):
     return parsed
 
 
+# The model-independent checks run on the video ResNet alone.
+@pytest.mark.parametrize("served", ["r3d_18"], indirect=True)
 def test_saved_model_cli_lists_the_documented_signatures(served):
     signatures = saved_model_cli_signatures(served["path"])
     outputs = {
@@ -271,6 +273,7 @@ def test_saved_model_cli_lists_the_documented_signatures(served):
         assert signatures[name] == {"inputs": inputs, "outputs": outputs}
 
 
+@pytest.mark.parametrize("served", ["r3d_18"], indirect=True)
 def test_keras_file_round_trips_and_exports_the_same(served, tmp_path):
     model = served["model"]
     model.save(tmp_path / "model.keras")

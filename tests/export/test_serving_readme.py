@@ -127,7 +127,7 @@ def test_grpc_example_predicts_through_a_prediction_service(export):
         text=True,
     )
     try:
-        ready = processes.read_line(server, timeout=300)
+        ready = processes.read_line(server, timeout=240)
         port = re.fullmatch(r"PORT (\d+) KVID_IMPORTABLE False\n", ready).group(1)
         clip = synthetic_clip(np.random.default_rng(3), 4, 90, 120)
         example = code_blocks("python")[-1].replace("localhost:8500", f"localhost:{port}")

@@ -40,6 +40,9 @@ def test_every_registered_model_has_a_row_and_every_row_a_model():
 
 @pytest.mark.parametrize("key", kvid.models.list_models())
 def test_parameter_count_matches_the_built_model(key):
+    # The table against the code: a change detector where kvid's count is the only source
+    # (the MC, rMC and R2D rows, to two decimals where the paper gives one; the paper's
+    # figures are checked within 0.1 M in test_video_resnet.py).
     trainable = trainable_parameters(key)
     listed = ROWS[key]
     if listed.endswith("M"):  # rounded to the listed digits, in millions

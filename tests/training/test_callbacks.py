@@ -3,6 +3,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import time
 
 import keras
@@ -13,10 +14,13 @@ from kvid.training import callbacks
 from tests import processes
 
 RUN = """
+import sys
 import time
 import keras
 from kvid.training import train_lib
 from tests.training import helpers
+
+sys.stdin.readline()  # started up: wait for the go
 
 class Probe(keras.callbacks.Callback):
     # Records the epochs this process runs; optionally hangs mid-epoch {hang}.
@@ -34,22 +38,31 @@ print("RAN", Probe.epochs)
 """
 
 
+def go(process):
+    process.stdin.write("go\n")
+    process.stdin.flush()
+
+
 def test_a_killed_run_resumes_losing_at_most_the_current_epoch(tiny_data_dir, tmp_path):
     work, mark = str(tmp_path / "run"), str(tmp_path / "hanging")
-    first = processes.python(RUN.format(hang=2, mark=mark, data=tiny_data_dir, work=work))
-    deadline = time.monotonic() + 300
-    while not os.path.exists(mark):
-        assert first.poll() is None, first.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "the first run never reached epoch 2"
-        time.sleep(0.5)
-    os.killpg(first.pid, signal.SIGKILL)
-    first.communicate()
-    assert first.returncode == -signal.SIGKILL
-
-    ((out, err),) = processes.finish(
-        [processes.python(RUN.format(hang=-1, mark=mark, data=tiny_data_dir, work=work))],
-        timeout=300,
-    )
+    # The second process starts up while the first trains.
+    runs = [RUN.format(hang=hang, mark=mark, data=tiny_data_dir, work=work) for hang in (2, -1)]
+    first, second = (processes.python(code, stdin=subprocess.PIPE) for code in runs)
+    try:
+        go(first)
+        deadline = time.monotonic() + 240
+        while not os.path.exists(mark):
+            assert first.poll() is None, first.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the first run never reached epoch 2"
+            time.sleep(0.2)
+        processes.kill(first)
+        first.communicate(timeout=60)
+        assert first.returncode == -signal.SIGKILL
+        go(second)
+        ((out, err),) = processes.finish([second], timeout=240)
+    finally:
+        for process in (first, second):
+            processes.kill(process)
     assert "RAN [2]" in out, err[-3000:]  # epochs 0 and 1 were not trained again
     with open(os.path.join(work, callbacks.TRAINING_LOG)) as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1", "2"]
@@ -289,3 +302,15 @@ def test_the_best_model_survives_a_resume(tmp_path):
     assert not [name for name in os.listdir(work) if name.startswith(".partial-")]
     # An earlier best epoch: its model was saved before the last backup; the score is kept.
     assert resume_with_scores([0.75, 0.5]) == 0.75 and not os.path.exists(best)
+
+
+def test_read_log_keeps_whole_rows_only(tmp_path):
+    path = tmp_path / callbacks.TRAINING_LOG
+    assert callbacks.read_log(path) == (None, [])
+    path.write_text("")
+    assert callbacks.read_log(path) == (None, [])
+    # A row with a cell too few, one without an integer epoch, and a last line cut short.
+    path.write_text("epoch,loss,val_accuracy\r\n0,1.5,0.25\r\n1,1.2\r\nx,1,2\n2,0.9,0.5\n3,0.8,0.")
+    header, rows = callbacks.read_log(path)
+    assert header == ["epoch", "loss", "val_accuracy"]
+    assert rows == [["0", "1.5", "0.25"], ["2", "0.9", "0.5"]]

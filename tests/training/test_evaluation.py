@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import kvid
 from kvid import preprocessing
 from kvid.data import synthetic, write_video
 from kvid.training import evaluation
@@ -134,4 +135,12 @@ def test_evaluate_directory_scores_every_view_of_every_video(tmp_path):
     )
     assert (result.num_clips, result.num_videos) == (6, 2)
     assert result.class_names == ("a", "b")
-    assert result.video_probabilities.shape == (2, 2)
+    # Each video's score: the mean of the model's probabilities on its 3 evenly spaced clips.
+    convention = preprocessing.get_preprocessing("test_evaluation_16px")
+    expected = []
+    for name in ("a", "b"):
+        frames = kvid.data.read_video(str(tmp_path / name / "v.mp4"))
+        indices = preprocessing.evenly_spaced_clips(len(frames), 4, 1, num_clips=3).numpy()
+        views = preprocessing.preprocess_frames(frames[indices], convention)
+        expected.append(keras.ops.convert_to_numpy(model(views)).mean(axis=0))
+    np.testing.assert_allclose(result.video_probabilities, expected, rtol=1e-5, atol=1e-7)

