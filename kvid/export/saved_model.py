@@ -237,12 +237,16 @@ def export_saved_model(
     if os.path.exists(path):
         raise ValueError(f"The export folder already exists; pick another version: {path}")
 
+    clip_shape = [num_frames, None, None, 3]
+
+    # One function, traced once, that the three signatures call: the model's graph is saved
+    # once, not once per signature.
+    @tf.function(input_signature=[tf.TensorSpec([None, *clip_shape], tf.uint8)])
     def probabilities(frames):
         clips = preprocessing_lib.preprocess_frames(frames, preprocessing)
         scores = tf.cast(model(clips, training=False), tf.float32)
         return tf.nn.softmax(scores) if logits else scores
 
-    clip_shape = [num_frames, None, None, 3]
     specs = {
         SERVING_DEFAULT: tf.TensorSpec([None, *clip_shape], tf.uint8, name="frames"),
         JPEG_FRAMES: tf.TensorSpec([None, num_frames], tf.string, name="jpeg_frames"),
