@@ -31,6 +31,20 @@ def run_python(*argv, env=None, cwd=ROOT, check=True, timeout=240):
     return done
 
 
+def run_installed(script, *args, cwd, timeout=240):
+    """Runs the installed console script `script` in `cwd` with no `PYTHONPATH`: the kvid
+    that `pip install` put in the environment, not the checkout."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    return subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def python(code, env=None, stdin=None):
     """Starts `python -c code` from the repository root, in its own process group."""
     return subprocess.Popen(

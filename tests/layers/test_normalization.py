@@ -101,8 +101,8 @@ def test_models_use_it_and_round_trip_through_a_keras_file(tmp_path):
     model.save(path)
     restored = keras.saving.load_model(path, safe_mode=True)
     assert all(type(restored.get_layer(name)) is BatchNormalization for name in names)
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 4, 32, 32, 3)).astype("float32")
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(restored(x, training=False)),
-        keras.ops.convert_to_numpy(model(x, training=False)),
-    )
+    for saved, loaded in zip(model.weights, restored.weights, strict=True):
+        assert saved.path == loaded.path
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(saved), keras.ops.convert_to_numpy(loaded)
+        )

@@ -17,6 +17,11 @@ from tests.models import trainable_parameters
 TINY = {"alpha": 1 / 16, "blocks_per_stage": (1, 1, 1, 1)}
 
 
+def call(model, x):
+    """The model's outputs on `x`, called eagerly (a `predict` traces a graph per shape)."""
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, model(x, training=False))
+
+
 def clips(batch=2, frames=8, size=64, seed=0):
     rng = np.random.default_rng(seed)
     return rng.uniform(-1, 1, (batch, frames, size, size, 3)).astype("float32")
@@ -32,7 +37,7 @@ def test_output_shapes_for_8_16_and_32_frame_clips(tiny_dg, frames):
     # 64x64 frames: the stem and its pool divide space by 4, layer2 and layer3 by 2 each.
     names = ["layer3", "temporal_layer4", "spatial_layer4", "fused_features"]
     extractor = kvid.models.feature_extractor(tiny_dg, names)
-    outputs = extractor.predict(clips(frames=frames), verbose=0)
+    outputs = call(extractor, clips(frames=frames))
     assert outputs["layer3"].shape == (2, frames, 4, 4, 64)  # time is never strided in the trunk
     assert outputs["temporal_layer4"].shape == (2, frames, 2, 2, 128)  # long time, low resolution
     assert outputs["spatial_layer4"].shape == (2, frames // 4, 4, 4, 128)  # layer3's resolution
@@ -42,7 +47,7 @@ def test_output_shapes_for_8_16_and_32_frame_clips(tiny_dg, frames):
 def test_top_classifies_8_16_and_32_frame_clips():
     model = kvid.DGP3D(**TINY, classes=5)
     for frames in [8, 16, 32]:
-        probabilities = model.predict(clips(frames=frames, size=32), verbose=0)
+        probabilities = call(model, clips(frames=frames, size=32))
         assert probabilities.shape == (2, 5)
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
@@ -103,7 +108,7 @@ def test_predictions_are_a_weighted_sum_of_the_two_heads_logits():
     heads = keras.Model(
         model.inputs, [model.get_layer(f"{head}_fc").output for head in p3d.HEADS] + model.outputs
     )
-    temporal, spatial, fused = heads.predict(clips(), verbose=0)
+    temporal, spatial, fused = call(heads, clips())
     np.testing.assert_allclose(fused, 0.25 * temporal + 2.0 * spatial, rtol=1e-5, atol=1e-6)
 
 
@@ -130,13 +135,13 @@ def test_pooled_features_are_both_heads_pooled_and_concatenated(tiny_dg, pooling
     pooled.set_weights(tiny_dg.get_weights())
     maps = kvid.models.feature_extractor(tiny_dg, ["temporal_layer4", "spatial_layer4"])
     x = clips()
-    outputs = maps.predict(x, verbose=0)
+    outputs = call(maps, x)
     reduce = np.mean if pooling == "avg" else np.max
     expected = np.concatenate(
         [reduce(outputs[name], axis=(1, 2, 3)) for name in ["temporal_layer4", "spatial_layer4"]],
         axis=-1,
     )
-    np.testing.assert_allclose(pooled.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(call(pooled, x), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_keras_file_keeps_the_fusion_weights(tmp_path):
@@ -146,7 +151,7 @@ def test_keras_file_keeps_the_fusion_weights(tmp_path):
     restored = keras.saving.load_model(tmp_path / "dg_p3d.keras", safe_mode=True)
     np.testing.assert_array_equal(restored.get_layer("fusion").kernel.numpy(), [[0.75], [0.25]])
     x = clips(size=32)
-    np.testing.assert_array_equal(model.predict(x, verbose=0), restored.predict(x, verbose=0))
+    np.testing.assert_array_equal(call(model, x), call(restored, x))
 
 
 def test_blocks_per_stage_is_validated_with_its_value():
