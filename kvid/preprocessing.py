@@ -450,6 +450,26 @@ def preprocess_frames(frames, preprocessing) -> tf.Tensor:
     return normalize(center_crop(resize(frames, convention), convention.crop_shape), convention)
 
 
+def decode_jpeg(jpegs) -> tf.Tensor:
+    """JPEG files, string `[n]`, to uint8 `[n, height, width, 3]` (frames of one size).
+
+    The one JPEG decode of kvid: TFRecord datasets and the exported
+    `jpeg_frames` signature both call it, so a model is served the pixels it
+    was trained on. The accurate integer DCT (libjpeg's standard one, as PIL
+    decodes), named explicitly: TensorFlow's default is system-specific (the
+    fast DCT in TensorFlow 2.21's x86 wheels, up to 6 levels off). Gray JPEGs
+    come out RGB.
+
+    Example:
+        >>> frames = kvid.preprocessing.decode_jpeg(tf.stack([jpeg_a, jpeg_b]))
+    """
+    return tf.map_fn(
+        lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3, dct_method="INTEGER_ACCURATE"),
+        jpegs,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+    )
+
+
 # ---------------------------------------------------------------- temporal sampling
 #
 # Every function takes the number of frames available (a Python int or a scalar

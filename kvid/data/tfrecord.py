@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from kvid import atomic
+from kvid import atomic, preprocessing
 from kvid.data import pipeline
 from kvid.data import sampling as sampling_lib
 from kvid.data.decode import VideoDecodeError, decode_frames, frame_positions, probe
@@ -226,14 +226,6 @@ def parse_record(serialized):
     return sequence[IMAGE_KEY], context[LABEL_KEY], context[MEDIA_ID_KEY]
 
 
-def _decode_jpegs(jpegs):
-    def decode(jpeg):
-        # INTEGER_FAST trades a little accuracy for speed; channels=3 makes gray JPEGs RGB.
-        return tf.io.decode_jpeg(jpeg, channels=3, dct_method="INTEGER_FAST")
-
-    return tf.map_fn(decode, jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-
-
 def read_class_names(file_pattern: str):
     """The `class_names.txt` next to the first shard matching `file_pattern`, or `None`."""
     files = sorted(tf.io.gfile.glob(file_pattern))
@@ -322,7 +314,7 @@ def video_dataset_from_tfrecords(
             config.sampling,
             sample_seed if training else None,
         )
-        frames = _decode_jpegs(tf.gather(jpegs, indices))
+        frames = preprocessing.decode_jpeg(tf.gather(jpegs, indices))
         if training:
             clip = pipeline.finish_training_clip(frames, clip_seed, config, augmentation)
         else:
@@ -366,7 +358,7 @@ def tfrecord_evaluation_dataset(
         indices = sampling_lib.multi_clip_indices(
             tf.shape(jpegs)[0], config.num_frames, config.frame_step, config.sampling, num_clips
         )
-        frames = _decode_jpegs(tf.gather(jpegs, tf.reshape(indices, [-1])))
+        frames = preprocessing.decode_jpeg(tf.gather(jpegs, tf.reshape(indices, [-1])))
         frames = tf.reshape(frames, tf.concat([[num_clips, num_frames], tf.shape(frames)[1:]], 0))
         return (
             pipeline.finish_eval_views(frames, config, num_crops),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from kvid import preprocessing
+
 JPEG_START = b"\xff\xd8\xff"  # SOI marker, then the first segment's marker
 JPEG_END = b"\xff\xd9"  # EOI marker
 
@@ -103,11 +105,7 @@ def decode_jpeg_frames(jpeg_frames: tf.Tensor, signature: str = "jpeg_frames") -
         summarize=40,
     )
     with tf.control_dependencies([same_size]):
-        decoded = tf.map_fn(
-            lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3),
-            flat,
-            fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-        )
+        decoded = preprocessing.decode_jpeg(flat)
     return tf.reshape(decoded, tf.concat([shape, tf.shape(decoded)[1:]], axis=0))
 
 

@@ -97,7 +97,15 @@ def encode_jpeg(frames):
         [[tf.io.encode_jpeg(frame, quality=90).numpy() for frame in clip] for clip in frames]
     )
     decoded = np.stack(
-        [np.stack([tf.io.decode_jpeg(jpeg, channels=3).numpy() for jpeg in row]) for row in jpegs]
+        [
+            np.stack(
+                [
+                    tf.io.decode_jpeg(jpeg, channels=3, dct_method="INTEGER_ACCURATE").numpy()
+                    for jpeg in row
+                ]
+            )
+            for row in jpegs
+        ]
     )
     return jpegs, decoded
 

@@ -85,7 +85,10 @@ def test_rest_bodies_run_on_their_signatures(export):
     frames = requests["readme:serving_default"]
     jpeg_pixels = np.array(
         [
-            [tf.io.decode_jpeg(jpeg, channels=3).numpy() for jpeg in clip]
+            [
+                tf.io.decode_jpeg(jpeg, channels=3, dct_method="INTEGER_ACCURATE").numpy()
+                for jpeg in clip
+            ]
             for clip in requests["readme:jpeg_frames"]
         ]
     )

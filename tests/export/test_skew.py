@@ -7,7 +7,9 @@ several frame sizes, landscape, portrait and square:
   SavedModel's `serving_default` computes from the same uint8 frames (the model
   exported here is a Flatten, so its "probabilities" are its input clip);
 - `kvid-evaluate`'s per-video probabilities equal the SavedModel's `multi_clip`
-  on every video of a small validation set.
+  on every video of a small validation set;
+- the clips of a TFRecord dataset equal what `jpeg_frames` computes from the
+  same JPEG bytes.
 """
 
 import dataclasses
@@ -21,7 +23,7 @@ import tensorflow as tf
 import kvid
 import kvid.export
 from kvid import preprocessing
-from kvid.data import write_video
+from kvid.data import tfrecord, write_video
 from kvid.training import evaluation
 
 # Every other of the first 20 frames of the UCF101 sample of DeepMind's kinetics-i3d
@@ -53,15 +55,20 @@ def videos(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("name", list(CONVENTIONS))
-def test_evaluation_clips_are_the_served_clips(videos, tmp_path, name):
-    convention = CONVENTIONS[name]
+def exported_flatten(convention, folder):
+    """A SavedModel whose "probabilities" are its input clip, flattened."""
     inputs = keras.Input((NUM_FRAMES, *convention.crop_shape, 3))
     flatten = keras.Model(inputs, keras.layers.Flatten()(inputs))
     export = kvid.export.export_saved_model(
-        flatten, tmp_path / "flat", preprocessing=convention, logits=False, top_k=1
+        flatten, folder, preprocessing=convention, logits=False, top_k=1
     )
-    serve = tf.saved_model.load(export).signatures["serving_default"]
+    return tf.saved_model.load(export).signatures
+
+
+@pytest.mark.parametrize("name", list(CONVENTIONS))
+def test_evaluation_clips_are_the_served_clips(videos, tmp_path, name):
+    convention = CONVENTIONS[name]
+    serve = exported_flatten(convention, tmp_path / "flat")["serving_default"]
     dataset = kvid.data.video_evaluation_dataset(
         str(videos), num_clips=1, num_frames=NUM_FRAMES, model=convention
     )
@@ -99,3 +106,27 @@ def test_evaluate_probabilities_are_the_saved_models(videos, tmp_path):
         clips = frames[indices.numpy()][None]  # [1 video, 2 clips, T, H, W, 3]
         served = serve(clips=tf.constant(clips))["probabilities"].numpy()[0]
         np.testing.assert_allclose(probabilities, served, atol=TOLERANCE, rtol=0)
+
+
+def test_tfrecord_clips_are_the_jpeg_signatures_clips(videos, tmp_path):
+    # The same JPEG bytes, read by the TFRecord dataset and sent to `jpeg_frames`, give the
+    # same clip: one JPEG decode (a faster DCT on one side differs by a pixel level or two).
+    convention = CONVENTIONS["short_side"]
+    serve = exported_flatten(convention, tmp_path / "flat")["jpeg_frames"]
+    tfrecord.convert_directory(str(videos), str(tmp_path / "records"), num_shards=1, verbose=False)
+    pattern = str(tmp_path / "records" / "*.tfrecord")
+    dataset = kvid.data.video_dataset_from_tfrecords(
+        pattern, label_mode=None, batch_size=None, shuffle=False, training=False,
+        num_frames=NUM_FRAMES, model=convention,
+    )  # fmt: skip
+    records = tf.data.TFRecordDataset(tf.io.gfile.glob(pattern))
+    count = 0
+    for clip, record in zip(dataset, records, strict=True):
+        jpegs, _, _ = tfrecord.parse_record(record)
+        indices = kvid.preprocessing.sample_indices(len(jpegs), NUM_FRAMES).numpy()
+        served = serve(jpeg_frames=tf.gather(jpegs, indices)[None])["probabilities"]
+        np.testing.assert_allclose(
+            clip.numpy().reshape(1, -1), served.numpy(), atol=TOLERANCE, rtol=0
+        )
+        count += 1
+    assert count == len(SIZES)

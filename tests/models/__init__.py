@@ -18,12 +18,12 @@ def assert_every_kernel_trained(model, before):
 
     Not every kernel: at tiny widths a 1-channel branch can get no gradient in one step.
     """
-    kernels = [
+    kernels = [  # every kernel, trainable or not: a frozen layer must count as not trained
         w.path
-        for w in model.trainable_weights
+        for w in model.weights
         if w.name.endswith("kernel") and ZERO_GRADIENT_AT_FIRST_STEP not in w.path
     ]
-    after = {w.path: keras.ops.convert_to_numpy(w) for w in model.trainable_weights}
+    after = {w.path: keras.ops.convert_to_numpy(w) for w in model.weights}
     moved = [not np.array_equal(before[path], after[path]) for path in kernels]
     assert moved[0] and moved[-1], f"stem {kernels[0]} or head {kernels[-1]} did not train"
     for quarter in np.array_split(np.arange(len(kernels)), 4):

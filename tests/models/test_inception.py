@@ -145,7 +145,7 @@ def test_quarter_width_s3dg_trains_on_small_clips():
         run_eagerly=True,  # tracing the train step costs more than one eager step
     )
     x = np.random.default_rng(0).uniform(0, 1, size=(2, 16, 64, 64, 3)).astype("float32")
-    before = {w.path: w.numpy().copy() for w in model.trainable_weights}
+    before = {w.path: w.numpy().copy() for w in model.weights}
     loss = model.train_on_batch(x, np.array([1, 5]))
     assert np.isfinite(loss)
     assert_every_kernel_trained(model, before)

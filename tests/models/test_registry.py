@@ -112,7 +112,7 @@ def test_one_fit_step_changes_the_weights(key):
         # One eager step on TensorFlow (tracing it costs 5x more); JAX compiles, as it must.
         run_eagerly=keras.backend.backend() != "jax",
     )
-    before = {w.path: keras.ops.convert_to_numpy(w) for w in model.trainable_weights}
+    before = {w.path: keras.ops.convert_to_numpy(w) for w in model.weights}
     history = model.fit(clips(), np.array([0, 2]), epochs=1, batch_size=2, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert_every_kernel_trained(model, before)
