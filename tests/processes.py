@@ -67,6 +67,20 @@ def kill(process):
         process.kill()
 
 
+def release(process):
+    """Lets a process that started up and waits on its standard input go on."""
+    process.stdin.write("go\n")
+    process.stdin.flush()
+
+
+def stop(*processes):
+    """Kills the processes still running and reaps every one (a fixture's or test's cleanup)."""
+    for process in processes:
+        if process.poll() is None:
+            kill(process)
+        process.communicate()
+
+
 def finish(processes, timeout):
     """Waits for every process; kills all of them (and their children) on timeout."""
     try:

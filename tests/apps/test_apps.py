@@ -155,10 +155,7 @@ def stray_runs():
         for name, flags in STRAY.items()
     }
     yield started
-    for process in started.values():
-        if process.poll() is None:
-            processes.kill(process)
-            process.communicate()
+    processes.stop(*started.values())
 
 
 @pytest.mark.parametrize("name", STRAY)

@@ -38,18 +38,13 @@ print("RAN", Probe.epochs)
 """
 
 
-def go(process):
-    process.stdin.write("go\n")
-    process.stdin.flush()
-
-
 def test_a_killed_run_resumes_losing_at_most_the_current_epoch(tiny_data_dir, tmp_path):
     work, mark = str(tmp_path / "run"), str(tmp_path / "hanging")
     # The second process starts up while the first trains.
     runs = [RUN.format(hang=hang, mark=mark, data=tiny_data_dir, work=work) for hang in (2, -1)]
     first, second = (processes.python(code, stdin=subprocess.PIPE) for code in runs)
     try:
-        go(first)
+        processes.release(first)
         deadline = time.monotonic() + 240
         while not os.path.exists(mark):
             assert first.poll() is None, first.communicate()[1][-3000:]
@@ -58,11 +53,10 @@ def test_a_killed_run_resumes_losing_at_most_the_current_epoch(tiny_data_dir, tm
         processes.kill(first)
         first.communicate(timeout=60)
         assert first.returncode == -signal.SIGKILL
-        go(second)
+        processes.release(second)
         ((out, err),) = processes.finish([second], timeout=240)
     finally:
-        for process in (first, second):
-            processes.kill(process)
+        processes.stop(first, second)
     assert "RAN [2]" in out, err[-3000:]  # epochs 0 and 1 were not trained again
     with open(os.path.join(work, callbacks.TRAINING_LOG)) as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1", "2"]

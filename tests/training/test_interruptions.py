@@ -72,8 +72,7 @@ class Run:
         self.process = processes.python(code, env=env, stdin=subprocess.PIPE)
 
     def begin(self):
-        self.process.stdin.write("go\n")
-        self.process.stdin.flush()
+        processes.release(self.process)
 
     def begun(self):
         """The epochs this process began."""
@@ -153,8 +152,7 @@ def test_a_run_killed_at_any_moment_finishes_with_each_epoch_logged_once(tmp_pat
                 break
             restart()
     finally:
-        processes.kill(spare.process)
-        spare.process.communicate()
+        processes.stop(spare.process)
     assert runs[-1].process.returncode == 0, runs[-1].err[-3000:]
     assert "FINISHED" in runs[-1].out
     assert _log_epochs(work) == list(range(EPOCHS))

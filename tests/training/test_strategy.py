@@ -64,10 +64,7 @@ def runs(tiny_data_dir, tmp_path_factory):
         )
         started["workers"].append(processes.python(code, env={"TF_CONFIG": tf_config}))
     yield started
-    for process in [started["mirrored"], *started["workers"]]:
-        if process.poll() is None:
-            processes.kill(process)
-            process.communicate()
+    processes.stop(started["mirrored"], *started["workers"])
 
 
 def test_mirrored_training_on_two_logical_cpus(runs):
