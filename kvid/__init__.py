@@ -5,7 +5,8 @@ from kvid import _onednn
 
 _onednn.configure()
 
-from kvid import data, export, models, preprocessing, weights  # noqa: E402
+# schedules: registered with Keras, so the checkpoints kvid writes load after `import kvid`.
+from kvid import data, export, models, preprocessing, schedules, weights  # noqa: E402
 from kvid.models import (  # noqa: E402
     DGP3D,
     FR2D18,
@@ -65,5 +66,6 @@ __all__ = [
     "models",
     "preprocess_input",
     "preprocessing",
+    "schedules",
     "weights",
 ]

@@ -1,12 +1,18 @@
 """Training: strategies, schedules, callbacks, evaluation, prediction and `train`."""
 
+from kvid import schedules
+from kvid.schedules import (
+    WarmupCosineDecay,
+    WarmupStepDecay,
+    make_schedule,
+    scale_learning_rate,
+)
 from kvid.training import (
     callbacks,
     evaluation,
     model_files,
     plots,
     prediction,
-    schedules,
     strategy,
     train_lib,
 )
@@ -21,12 +27,6 @@ from kvid.training.callbacks import (
 )
 from kvid.training.evaluation import EvaluationResult, evaluate, evaluate_directory
 from kvid.training.prediction import Timeline, predict_file, predict_video
-from kvid.training.schedules import (
-    WarmupCosineDecay,
-    WarmupStepDecay,
-    make_schedule,
-    scale_learning_rate,
-)
 from kvid.training.strategy import get_strategy, patch_keras_multi_worker
 from kvid.training.train_lib import TrainConfig, TrainResult, builtin_dataset, train
 

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kvid import atomic
+from kvid import atomic, schedules
 from kvid import data as data_lib
 from kvid import export as export_lib
 from kvid import preprocessing as preprocessing_lib
@@ -29,7 +29,7 @@ from kvid.models import get_model, get_preprocessing
 from kvid.preprocessing import Preprocessing
 from kvid.training import budget as budget_lib
 from kvid.training import callbacks as callbacks_lib
-from kvid.training import evaluation, model_files, schedules
+from kvid.training import evaluation, model_files
 from kvid.training import strategy as strategy_lib
 
 OPTIMIZERS = ("adam", "sgd")

@@ -11,6 +11,7 @@ from kvid.data import synthetic, write_video
 from kvid.training import planning
 from tests import processes
 from tests.apps import run_app
+from tests.processes import run_python
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,21 @@ def test_train_prints_the_result_line_last_and_exports(trained):
     assert f"training curves: {tmp / 'run' / 'curves.png'}" in out
     assert decode_png(tmp / "run" / "curves.png").shape == (400, 1000, 4)
     assert len(list((data / "validation").glob("*/*.mp4"))) == 8
+
+
+def test_the_runs_checkpoint_loads_in_safe_mode_after_import_kvid_alone(trained):
+    # A fresh process, as a user's notebook: the schedule and every kvid layer are registered
+    # by `import kvid`, with the optimizer's state restored.
+    tmp, _, _ = trained
+    code = (
+        "import sys, keras, kvid; "
+        "model = keras.saving.load_model(sys.argv[1], safe_mode=True); "
+        "print(model.optimizer.get_config()['learning_rate']['class_name'], "
+        "int(model.optimizer.iterations))"
+    )
+    done = run_python("-c", code, str(tmp / "run" / "best.keras"), cwd=str(tmp))
+    schedule, iterations = done.stdout.split()[-2:]
+    assert schedule == "WarmupCosineDecay" and int(iterations) > 0
 
 
 def test_evaluate_prints_clip_and_video_accuracy_and_confusions_and_plots_them(trained):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kvid.training import schedules
+from kvid import schedules
 
 
 def rates(schedule, steps):
