@@ -16,16 +16,14 @@ import threading
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _run(argv, cwd, env, timeout):
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def run_python(*argv, env=None, cwd=ROOT, check=True, timeout=240):
     """Runs `python *argv` with the repository importable; returns the finished process."""
-    done = subprocess.run(
-        [sys.executable, *argv],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": ROOT, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    env = {**os.environ, "PYTHONPATH": ROOT, **(env or {})}
+    done = _run([sys.executable, *argv], cwd, env, timeout)
     if check:
         assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -35,14 +33,7 @@ def run_installed(script, *args, cwd, timeout=240):
     """Runs the installed console script `script` in `cwd` with no `PYTHONPATH`: the kvid
     that `pip install` put in the environment, not the checkout."""
     env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
-    return subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), script), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return _run([os.path.join(os.path.dirname(sys.executable), script), *args], cwd, env, timeout)
 
 
 def python(code, env=None, stdin=None):

@@ -11,7 +11,6 @@ from kvid.data import synthetic, write_video
 from kvid.training import planning
 from tests import processes
 from tests.apps import run_app
-from tests.processes import run_python
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +63,7 @@ def test_the_runs_checkpoint_loads_in_safe_mode_after_import_kvid_alone(trained)
         "print(model.optimizer.get_config()['learning_rate']['class_name'], "
         "int(model.optimizer.iterations))"
     )
-    done = run_python("-c", code, str(tmp / "run" / "best.keras"), cwd=str(tmp))
+    done = processes.run_python("-c", code, str(tmp / "run" / "best.keras"), cwd=str(tmp))
     schedule, iterations = done.stdout.split()[-2:]
     assert schedule == "WarmupCosineDecay" and int(iterations) > 0
 

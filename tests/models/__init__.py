@@ -12,6 +12,11 @@ import kvid
 ZERO_GRADIENT_AT_FIRST_STEP = "_gc_fc1/"
 
 
+def call(model, x):
+    """The model's outputs on `x` as numpy, called eagerly (a `predict` traces per shape)."""
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, model(x, training=False))
+
+
 def assert_every_kernel_trained(model, before):
     """The stem's and the head's kernels moved from `before` (`{variable path: value}`), and
     at least 3/4 of the kernels in each quarter of the network's depth did.

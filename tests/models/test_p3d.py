@@ -12,14 +12,9 @@ import pytest
 import kvid
 from kvid.models import p3d
 from kvid.training import train_lib
-from tests.models import trainable_parameters
+from tests.models import call, trainable_parameters
 
 TINY = {"alpha": 1 / 16, "blocks_per_stage": (1, 1, 1, 1)}
-
-
-def call(model, x):
-    """The model's outputs on `x`, called eagerly (a `predict` traces a graph per shape)."""
-    return keras.tree.map_structure(keras.ops.convert_to_numpy, model(x, training=False))
 
 
 def clips(batch=2, frames=8, size=64, seed=0):

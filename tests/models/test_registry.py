@@ -10,7 +10,7 @@ import pytest
 
 import kvid
 from kvid.models import get_spec, list_models
-from tests.models import assert_every_kernel_trained
+from tests.models import assert_every_kernel_trained, call
 
 VIDEO_RESNET_KEYS = [
     "r3d_18", "r3d_34", "mc2_18", "mc3_18", "mc4_18", "mc5_18", "rmc2_18", "rmc3_18",
@@ -31,10 +31,6 @@ def clips(batch=2, frames=CLIP[0], size=CLIP[1:], channels=3, seed=0):
         .uniform(-1, 1, (batch, frames, *size, channels))
         .astype("float32")
     )
-
-
-def call(model, x):
-    return keras.ops.convert_to_numpy(model(x, training=False))
 
 
 @pytest.fixture(scope="module", params=list_models())

@@ -1,7 +1,3 @@
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -11,6 +7,7 @@ import kvid
 from kvid import preprocessing
 from kvid.data import synthetic, write_video
 from kvid.training import evaluation
+from tests import processes
 
 # Two views per video; rows are class probabilities, worked through by hand.
 VIEWS = np.array(
@@ -90,10 +87,7 @@ print("MIRRORED_OK")
 
 
 def test_evaluate_under_two_replicas_counts_each_view_once():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    done = subprocess.run(
-        [sys.executable, "-c", MIRRORED], cwd=root, capture_output=True, text=True, timeout=240
-    )
+    done = processes.run_python("-c", MIRRORED, check=False)
     assert "MIRRORED_OK" in done.stdout, done.stderr[-3000:]
 
 
