@@ -2,7 +2,7 @@
 
 from absl import app, flags
 
-from kvid.training import evaluation, plots
+from kvid import evaluation, plots
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", "runs/train/best.keras", "The `.keras` model file.")

@@ -7,7 +7,7 @@ CSV (`--output`) and plots it (`--plot`).
 
 from absl import app, flags
 
-from kvid.training import prediction
+from kvid import inference as prediction
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("video", None, "The video file.")

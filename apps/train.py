@@ -6,13 +6,15 @@ model trained for its epochs with it. The library exports the model. The last
 line printed is `val_accuracy=... reversed_val_accuracy=... seconds=...`.
 
 With `--plan`, the training path (clip length and learning rate per stage) is
-planned instead (`kvid.training.planning`, flags `--plan_*`); it prints the
+planned instead (`kvid.planning.plan`, flags `--plan_*`); it prints the
 chosen path, the plan's picture and the planned model's validation accuracy.
 """
 
 from absl import app, flags
 
-from kvid.training import planning, plots, train_lib
+from kvid import plots
+from kvid.planning import plan as planning
+from kvid.training import train_lib
 
 FLAGS = flags.FLAGS
 train_lib.define_flags(FLAGS, defaults={"export_dir": "saved_models"})

@@ -1,13 +1,13 @@
 """Peak memory and speed of `kvid-predict` on long 1080p videos.
 
 Writes synthetic 1920x1080 30 fps H.264 videos of the given lengths
-(`kvid.data.encode.write_long_video`: a 2-second segment encoded once, its
+(`kvid.io.encode.write_long_video`: a 2-second segment encoded once, its
 packets repeated, so an hour is written in seconds), then runs each
 measurement in a fresh process and reads that process's peak resident memory
 (`ru_maxrss` from `os.wait4`):
 
 - `decode`: the decode-only ceiling, every frame decoded and converted to
-  RGB (`kvid.data.stream.iter_frames`), nothing else;
+  RGB (`kvid.io.stream.iter_frames`), nothing else;
 - `transform`: decoding plus the clip transform of the frames a model's
   clips need (`kvid.preprocessing.preprocess_frames`), no model;
 - `predict`: `apps/predict.py` itself (the `kvid-predict` command) with a
@@ -77,7 +77,7 @@ def model_file(workdir, name):
 
 
 def video_file(workdir, minutes):
-    from kvid.data.encode import write_long_video
+    from kvid.io.encode import write_long_video
 
     path = os.path.join(workdir, f"video_{minutes}min_{_HEIGHT.value}p.mp4")
     if not os.path.exists(path):
@@ -91,9 +91,9 @@ def child(spec):
     """One measurement in this (fresh) process; prints its JSON result."""
     import numpy as np
 
+    from kvid import inference as prediction
     from kvid import preprocessing as preprocessing_lib
-    from kvid.data import stream
-    from kvid.training import prediction
+    from kvid.io import stream
 
     frames = 0
     if spec["mode"] == "decode":

@@ -255,7 +255,7 @@ def normalize(clips, preprocessing):
     """Maps `[0, 255]` pixels to the input convention of a model.
 
     The one normalisation of kvid, also `kvid.preprocess_input` and
-    `kvid.data.normalize`: TF ops on TF tensors (inside `tf.data` or a serving
+    `kvid.preprocessing.normalize`: TF ops on TF tensors (inside `tf.data` or a serving
     graph, whatever the Keras backend), `keras.ops` otherwise. Resizing and
     cropping are `resize` and the crops' job; this only rescales and
     normalises, channels last.

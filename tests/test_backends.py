@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import kvid
-from kvid.data.encode import write_video
+from kvid.io.encode import write_video
 from kvid.models import list_models
 from tests import backend_reference, parity
 from tests.processes import ROOT, run_python

@@ -32,7 +32,7 @@ def test_the_module_imports_nothing_of_kvid():
 
 
 def test_one_normalisation_under_every_name():
-    assert kvid.preprocess_input is kvid.data.normalize is P.normalize
+    assert kvid.preprocess_input is kvid.preprocessing.normalize is P.normalize
     assert kvid.models.preprocess_input is P.normalize
     assert kvid.Preprocessing is kvid.models.Preprocessing is P.Preprocessing
 

@@ -30,14 +30,13 @@ from absl import logging
 
 from kvid import preprocessing as preprocessing_lib
 from kvid.data import augment as augment_lib
-from kvid.data import sampling as sampling_lib
-from kvid.data.decode import VideoDecodeError, decode_frames
 from kvid.data.sources import (
     ProbedExample,
     index_directory,
     probe_examples,
     read_annotations,
 )
+from kvid.io.decode import VideoDecodeError, decode_frames
 
 LABEL_MODES = ("int", "categorical", "binary", None)
 SUBSETS = ("training", "validation", "both", None)
@@ -88,10 +87,10 @@ class ClipConfig:
     def __post_init__(self):
         if self.num_frames < 1:
             raise ValueError(f"`num_frames` must be >= 1. Received: num_frames={self.num_frames}")
-        sampling_lib.draw_frame_step(self.frame_step)  # validates
-        if self.sampling not in sampling_lib.SAMPLINGS:
+        preprocessing_lib.draw_frame_step(self.frame_step)  # validates
+        if self.sampling not in preprocessing_lib.SAMPLINGS:
             raise ValueError(
-                f"`sampling` must be one of {sampling_lib.SAMPLINGS}. "
+                f"`sampling` must be one of {preprocessing_lib.SAMPLINGS}. "
                 f"Received: sampling={self.sampling!r}"
             )
         low, high = self.scale_range
@@ -281,7 +280,7 @@ def clip_dataset(
     def load(video, element_seed):
         i, count, label = video
         sample_seed, clip_seed = tf.unstack(tf.random.experimental.stateless_split(element_seed, 2))
-        indices = sampling_lib.sample_indices(
+        indices = preprocessing_lib.sample_indices(
             count,
             config.num_frames,
             config.frame_step,
@@ -654,7 +653,7 @@ def video_evaluation_dataset(
     )
 
     def clips(i, count, label, video_id):
-        indices = sampling_lib.multi_clip_indices(
+        indices = preprocessing_lib.multi_clip_indices(
             count, config.num_frames, config.frame_step, config.sampling, num_clips
         )
         return tf.data.Dataset.from_tensor_slices(indices).map(

@@ -9,7 +9,7 @@ import os
 import numpy as np
 from absl import logging
 
-from kvid.data.decode import VideoDecodeError, VideoInfo, frame_positions, is_frame_folder, probe
+from kvid.io.decode import VideoDecodeError, VideoInfo, frame_positions, is_frame_folder, probe
 
 VIDEO_EXTENSIONS = (
     ".mp4", ".m4v", ".mov", ".avi", ".webm", ".mkv", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv",

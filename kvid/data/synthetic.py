@@ -23,8 +23,7 @@ import os
 import keras
 import numpy as np
 
-from kvid import atomic
-from kvid.data import encode
+from kvid.io import atomic, encode
 
 CLASS_NAMES = (
     "move_left",

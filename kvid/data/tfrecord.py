@@ -21,11 +21,11 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from kvid import atomic, preprocessing
+from kvid import preprocessing
 from kvid.data import pipeline
-from kvid.data import sampling as sampling_lib
-from kvid.data.decode import VideoDecodeError, decode_frames, frame_positions, probe
 from kvid.data.sources import ON_ERROR, VideoExample, index_directory
+from kvid.io import atomic
+from kvid.io.decode import VideoDecodeError, decode_frames, frame_positions, probe
 
 IMAGE_KEY = "image/encoded"
 LABEL_KEY = "clip/label/index"
@@ -307,7 +307,7 @@ def video_dataset_from_tfrecords(
     def load(serialized, element_seed):
         jpegs, label, _ = parse_record(serialized)
         sample_seed, clip_seed = tf.unstack(tf.random.experimental.stateless_split(element_seed, 2))
-        indices = sampling_lib.sample_indices(
+        indices = preprocessing.sample_indices(
             tf.shape(jpegs)[0],
             config.num_frames,
             config.frame_step,
@@ -355,7 +355,7 @@ def tfrecord_evaluation_dataset(
 
     def load(serialized):
         jpegs, label, media_id = parse_record(serialized)
-        indices = sampling_lib.multi_clip_indices(
+        indices = preprocessing.multi_clip_indices(
             tf.shape(jpegs)[0], config.num_frames, config.frame_step, config.sampling, num_clips
         )
         frames = preprocessing.decode_jpeg(tf.gather(jpegs, tf.reshape(indices, [-1])))

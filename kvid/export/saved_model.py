@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from kvid import atomic
 from kvid import preprocessing as preprocessing_lib
 from kvid.export import serving_ops
+from kvid.io import atomic
 from kvid.models.preprocessing import kinetics400_labels
 from kvid.models.registry import (
     ModelSpec,

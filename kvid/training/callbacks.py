@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from kvid import atomic
+from kvid.io import atomic
 from kvid.training import strategy as strategy_lib
 
 BEST_MODEL = "best.keras"

@@ -20,16 +20,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kvid import atomic, schedules
 from kvid import data as data_lib
+from kvid import evaluation, schedules
 from kvid import export as export_lib
 from kvid import preprocessing as preprocessing_lib
 from kvid.data import synthetic
+from kvid.io import atomic
+from kvid.models import files as model_files
 from kvid.models import get_model, get_preprocessing
 from kvid.preprocessing import Preprocessing
 from kvid.training import budget as budget_lib
 from kvid.training import callbacks as callbacks_lib
-from kvid.training import evaluation, model_files
 from kvid.training import strategy as strategy_lib
 
 OPTIMIZERS = ("adam", "sgd")
@@ -90,7 +91,7 @@ class TrainConfig:
         kind=int,
     )
     frame_step: int = _option(1, "Step between sampled frames.")
-    sampling: str = _option("consecutive", "Frames of a clip.", enum=data_lib.sampling.SAMPLINGS)
+    sampling: str = _option("consecutive", "Frames of a clip.", enum=preprocessing_lib.SAMPLINGS)
     clips_per_video: int = _option(1, "Training clips drawn from each video per epoch.")
     augment: object = _option(
         True,
@@ -143,7 +144,7 @@ class TrainConfig:
             ("schedule", SCHEDULES),
             ("mixed_precision", (None, *MIXED_PRECISION_POLICIES)),
             ("strategy", strategy_lib.STRATEGIES),
-            ("sampling", data_lib.sampling.SAMPLINGS),
+            ("sampling", preprocessing_lib.SAMPLINGS),
         ):
             value = getattr(self, name)
             if value not in choices:

@@ -4,7 +4,7 @@ A named set is downloaded into `$KVID_HOME/weights/<model>_<name>/` under its
 published file names, verified against its published hash, converted once
 to `<model>_<name>.weights.h5` next to it, and loaded from there afterwards.
 Every file is written to a temporary name in the same folder and renamed
-when complete (`kvid.atomic`), so an interrupted download or conversion never
+when complete (`kvid.io.atomic`), so an interrupted download or conversion never
 leaves a file that a later run would take as finished; the next one removes
 its temporary file.
 """
@@ -18,7 +18,7 @@ import urllib.request
 import keras
 import numpy as np
 
-from kvid import atomic
+from kvid.io import atomic
 from kvid.weights import conversion
 from kvid.weights.registry import WeightFile, WeightSpec, get_weights_spec, list_weights
 from kvid.weights.torch_state_dict import load_torch_state_dict, weighted_layers

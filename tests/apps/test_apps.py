@@ -7,8 +7,9 @@ import re
 import pytest
 import tensorflow as tf
 
-from kvid.data import synthetic, write_video
-from kvid.training import planning
+from kvid.data import synthetic
+from kvid.io import write_video
+from kvid.planning import plan as planning
 from tests import processes
 from tests.apps import run_app
 

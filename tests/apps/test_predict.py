@@ -7,8 +7,9 @@ import keras
 import pytest
 
 import kvid
-from kvid.data import synthetic, write_video
-from kvid.training import model_files
+from kvid.data import synthetic
+from kvid.io import write_video
+from kvid.models import files as model_files
 from tests.apps import run_app
 
 

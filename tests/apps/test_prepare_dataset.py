@@ -10,9 +10,7 @@ from tests.apps import run_app
 
 def test_converts_a_directory_and_reports_skipped_files(tmp_path):
     (tmp_path / "in" / "cls").mkdir(parents=True)
-    kvid.data.write_video(
-        str(tmp_path / "in" / "cls" / "v.mp4"), np.zeros((4, 16, 16, 3), np.uint8)
-    )
+    kvid.io.write_video(str(tmp_path / "in" / "cls" / "v.mp4"), np.zeros((4, 16, 16, 3), np.uint8))
     (tmp_path / "in" / "cls" / "bad.mp4").write_text("not a video")
     out = run_app(
         "prepare_dataset",

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from kvid.data.encode import write_video
+from kvid.io.encode import write_video
 
 HEIGHT, WIDTH = 24, 32
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kvid.data import decode
-from kvid.data.encode import write_video
+from kvid.io import decode
+from kvid.io.encode import write_video
 from tests.data.conftest import frame_number, numbered_frames
 
 FORMATS = [

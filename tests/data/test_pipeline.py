@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 import kvid
-from kvid.data import pipeline, sampling
-from kvid.data.encode import write_video
+from kvid import preprocessing as sampling
+from kvid.data import pipeline
+from kvid.io.encode import write_video
 from tests.data.conftest import frame_number, numbered_frames
 
 # (first frame value, frame count) of each video in `video_dir`, by class.
@@ -167,7 +168,7 @@ def test_validation_clips_are_what_the_export_computes(video_dir):
         shuffle=False,
     )
     (clip, _), path = next(iter(val)), val.file_paths[0]
-    frames = kvid.data.read_video(path)
+    frames = kvid.io.read_video(path)
     indices = kvid.preprocessing.sample_indices(len(frames), 4).numpy()
     expected = kvid.preprocessing.preprocess_frames(frames[indices], small)
     np.testing.assert_array_equal(clip, expected)
@@ -219,7 +220,7 @@ def _dataset_with_bad_files(root):
 
 def test_bad_files_raise_by_default(tmp_path):
     root = _dataset_with_bad_files(tmp_path)
-    with pytest.raises(kvid.data.VideoDecodeError, match="empty.mp4.*empty"):
+    with pytest.raises(kvid.io.VideoDecodeError, match="empty.mp4.*empty"):
         kvid.data.video_dataset_from_directory(root, **SMALL)
 
 
@@ -245,7 +246,7 @@ def test_decode_failures_while_training(video_dir, monkeypatch, caplog):
 
     def failing(info, indices):
         if info.path.endswith("b1.mp4"):
-            raise kvid.data.VideoDecodeError(f"Cannot read video {info.path!r}: corrupt.")
+            raise kvid.io.VideoDecodeError(f"Cannot read video {info.path!r}: corrupt.")
         return original(info, indices)
 
     monkeypatch.setattr(pipeline, "decode_frames", failing)

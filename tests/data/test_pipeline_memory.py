@@ -5,8 +5,9 @@ import os
 import numpy as np
 
 import kvid
-from kvid.data import decode, pipeline
-from kvid.data.encode import write_video
+from kvid.data import pipeline
+from kvid.io import decode
+from kvid.io.encode import write_video
 from tests.data.conftest import frame_number, numbered_frames
 
 
@@ -30,7 +31,7 @@ def test_evaluation_views_decode_one_clip_at_a_time(tmp_path, monkeypatch):
     assert video_id.numpy().decode() == path
     # The views are those of decoding every clip at once, as before.
     info = decode.probe(path)
-    indices = kvid.data.sampling.multi_clip_indices(60, 4, 1, "consecutive", 6).numpy()
+    indices = kvid.preprocessing.multi_clip_indices(60, 4, 1, "consecutive", 6).numpy()
     config = pipeline.ClipConfig(num_frames=4, image_size=(8, 8), augment=False)
     expected = pipeline.finish_eval_views(
         original(info, indices.reshape(-1)).reshape(6, 4, 24, 32, 3), config, 3

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kvid.data import sampling
+from kvid import preprocessing as sampling
 
 
 def seed(k):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kvid.data import decode, stream
-from kvid.data.encode import write_video
+from kvid.io import decode, stream
+from kvid.io.encode import write_video
 from tests.data.conftest import frame_number, numbered_frames
 from tests.data.test_decode import FORMATS
 

@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 import kvid
-from kvid import atomic
-from kvid.data import sampling, tfrecord
+from kvid import preprocessing as sampling
+from kvid.data import tfrecord
+from kvid.io import atomic
 from tests import processes
 from tests.data.conftest import frame_number
 from tests.data.test_pipeline import VIDEOS, _check_clip_of_class
@@ -92,7 +93,7 @@ def test_tfrecord_evaluation_dataset(records):
 def test_conversion_resizes_and_resamples(tmp_path):
     (tmp_path / "c").mkdir()
     frames = np.zeros((20, 24, 32, 3), np.uint8)
-    kvid.data.write_video(str(tmp_path / "c" / "v.mp4"), frames, fps=20)
+    kvid.io.write_video(str(tmp_path / "c" / "v.mp4"), frames, fps=20)
     summary = kvid.data.convert_directory(
         str(tmp_path), str(tmp_path / "out"), short_side=12, fps=10, verbose=False
     )
@@ -103,14 +104,14 @@ def test_conversion_resizes_and_resamples(tmp_path):
 
 def test_conversion_skips_bad_files_and_reports_them(tmp_path, caplog):
     (tmp_path / "c").mkdir()
-    kvid.data.write_video(str(tmp_path / "c" / "v.mp4"), np.zeros((3, 8, 8, 3), np.uint8))
+    kvid.io.write_video(str(tmp_path / "c" / "v.mp4"), np.zeros((3, 8, 8, 3), np.uint8))
     (tmp_path / "c" / "broken.mp4").write_bytes(b"\x00" * 100)
     with caplog.at_level(logging.WARNING):
         summary = kvid.data.convert_directory(str(tmp_path), str(tmp_path / "out"), verbose=False)
     assert summary.written == 1
     assert [os.path.basename(p) for p, _ in summary.skipped] == ["broken.mp4"]
     assert any("broken.mp4" in r.getMessage() for r in caplog.records)
-    with pytest.raises(kvid.data.VideoDecodeError, match="broken.mp4"):
+    with pytest.raises(kvid.io.VideoDecodeError, match="broken.mp4"):
         kvid.data.convert_directory(
             str(tmp_path), str(tmp_path / "out2"), on_error="raise", verbose=False
         )

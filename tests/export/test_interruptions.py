@@ -11,8 +11,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from kvid import atomic
 from kvid.export import saved_model
+from kvid.io import atomic
 from tests import processes
 
 EXPORT = """

@@ -22,9 +22,9 @@ import tensorflow as tf
 
 import kvid
 import kvid.export
-from kvid import preprocessing
-from kvid.data import tfrecord, write_video
-from kvid.training import evaluation
+from kvid import evaluation, preprocessing
+from kvid.data import tfrecord
+from kvid.io import write_video
 
 # Every other of the first 20 frames of the UCF101 sample of DeepMind's kinetics-i3d
 # repository (Apache-2.0), 224x224, as H.264: see tests/fixtures/README.md.
@@ -45,7 +45,7 @@ CONVENTIONS = {
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     """`root/<class>/<h>x<w>.mp4`: 10 real frames resized to each size, two classes."""
-    frames = kvid.data.read_video(str(REAL_VIDEO))
+    frames = kvid.io.read_video(str(REAL_VIDEO))
     root = tmp_path_factory.mktemp("real")
     for index, size in enumerate(SIZES):
         resized = tf.image.resize(frames, size, antialias=True).numpy()
@@ -75,7 +75,7 @@ def test_evaluation_clips_are_the_served_clips(videos, tmp_path, name):
     checked = set()
     for views, _, video_id in dataset:
         path = video_id.numpy().decode()
-        frames = kvid.data.read_video(path)
+        frames = kvid.io.read_video(path)
         indices = kvid.preprocessing.sample_indices(len(frames), NUM_FRAMES)
         served = serve(frames=tf.constant(frames[indices.numpy()][None]))["probabilities"]
         np.testing.assert_allclose(
@@ -101,7 +101,7 @@ def test_evaluate_probabilities_are_the_saved_models(videos, tmp_path):
     serve = tf.saved_model.load(export).signatures["multi_clip"]
     assert len(result.video_ids) == len(SIZES)
     for video_id, probabilities in zip(result.video_ids, result.video_probabilities, strict=True):
-        frames = kvid.data.read_video(video_id.decode())
+        frames = kvid.io.read_video(video_id.decode())
         indices = kvid.preprocessing.multi_clip_indices(len(frames), NUM_FRAMES, num_clips=2)
         clips = frames[indices.numpy()][None]  # [1 video, 2 clips, T, H, W, 3]
         served = serve(clips=tf.constant(clips))["probabilities"].numpy()[0]

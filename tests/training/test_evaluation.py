@@ -4,9 +4,9 @@ import pytest
 import tensorflow as tf
 
 import kvid
-from kvid import preprocessing
-from kvid.data import synthetic, write_video
-from kvid.training import evaluation
+from kvid import evaluation, preprocessing
+from kvid.data import synthetic
+from kvid.io import write_video
 from tests import processes
 
 # Two views per video; rows are class probabilities, worked through by hand.
@@ -75,7 +75,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from tests.training import test_evaluation as t
-from kvid.training import evaluation, strategy
+from kvid import evaluation
+from kvid.training import strategy
 s = strategy.get_strategy("mirrored")
 assert s.num_replicas_in_sync == 2
 with s.scope():
@@ -133,7 +134,7 @@ def test_evaluate_directory_scores_every_view_of_every_video(tmp_path):
     convention = preprocessing.get_preprocessing("test_evaluation_16px")
     expected = []
     for name in ("a", "b"):
-        frames = kvid.data.read_video(str(tmp_path / name / "v.mp4"))
+        frames = kvid.io.read_video(str(tmp_path / name / "v.mp4"))
         indices = preprocessing.evenly_spaced_clips(len(frames), 4, 1, num_clips=3).numpy()
         views = preprocessing.preprocess_frames(frames[indices], convention)
         expected.append(keras.ops.convert_to_numpy(model(views)).mean(axis=0))

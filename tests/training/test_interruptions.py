@@ -1,7 +1,7 @@
 """Torture test: a training run killed with SIGKILL again and again, restarted until it finishes.
 
 Kills land inside each kind of save (the `KVID_TEST_KILL_IN_WRITE` hook of
-`kvid.atomic` cuts the file being written and kills the process), at seeded
+`kvid.io.atomic` cuts the file being written and kills the process), at seeded
 random moments, and once the latest backup is torn on disk. The run is a
 tiny dense model on random numbers with the real callbacks. Each process
 imports TensorFlow, then waits for its turn: the next restart starts up while
@@ -17,7 +17,7 @@ import time
 import keras
 import numpy as np
 
-from kvid import atomic
+from kvid.io import atomic
 from kvid.training import callbacks
 from tests import processes
 

@@ -5,8 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from kvid.training import planning, plots
-from kvid.training.knee_point import knee_curve
+from kvid import plots
+from kvid.planning import plan as planning
+from kvid.planning.knee_point import knee_curve
 
 
 def knee_of(params):

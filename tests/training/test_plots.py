@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kvid.data import synthetic, write_video
-from kvid.training import plots
+from kvid import plots
+from kvid.data import synthetic
+from kvid.io import write_video
 
 NAMES = synthetic.CLASS_NAMES
 

@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 import kvid
+from kvid import inference as prediction
 from kvid import preprocessing as preprocessing_lib
-from kvid.data import decode
-from kvid.data.encode import write_video
-from kvid.training import prediction
+from kvid.io import decode
+from kvid.io.encode import write_video
 from tests.data.conftest import frame_number, numbered_frames
 
 

@@ -24,8 +24,8 @@ SCRIPT = textwrap.dedent(
     import keras
 
     import kvid
-    from kvid.data.encode import write_long_video
-    from kvid.training import prediction
+    from kvid.io.encode import write_long_video
+    from kvid import inference as prediction
 
     folder = sys.argv[1]
     short = write_long_video(folder + "/short.mp4", 2, height=360, width=640)

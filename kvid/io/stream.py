@@ -23,7 +23,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from kvid.data.decode import FRAME_FOLDER_FPS, VideoDecodeError, decode_frames, probe
+from kvid.io.decode import FRAME_FOLDER_FPS, VideoDecodeError, decode_frames, probe
 
 # Times within this many seconds are the same instant (as in `decode.frame_positions`).
 _EPSILON = 1e-6

@@ -2,7 +2,7 @@
 
 A training *state* fixes the sampling strategy, the clip length and the learning
 rate. A *transition* `S_i -> S_j` fine-tunes the best model of `S_i` with the
-hyper-parameters of `S_j` until its knee point (`kvid.training.knee_point`) and
+hyper-parameters of `S_j` until its knee point (`kvid.planning.knee_point`) and
 scores it on a held-out split of the training set. States are explored in
 topological order of a transition graph, and dynamic programming keeps, for each
 state, the predecessor whose transition scored best:
@@ -26,11 +26,13 @@ from collections.abc import Callable, Sequence
 
 import keras
 
-from kvid import atomic
 from kvid import data as data_lib
-from kvid.training.knee_point import KneePoint, KneePointStopping, fit_knee_point
+from kvid import plots
+from kvid.io import atomic
+from kvid.planning.knee_point import KneePoint, KneePointStopping, fit_knee_point
+from kvid.preprocessing import SAMPLINGS
+from kvid.training import train_lib
 
-SAMPLINGS = ("consecutive", "uniform")
 PLAN_RECORD = "plan.json"
 
 __all__ = [
@@ -358,8 +360,6 @@ class KerasTransitions:
 
     def __call__(self, start: str | None, target: TrainingState, weights: str):
         """Trains one transition; returns its held-out curve and knee epoch."""
-        from kvid.training import train_lib
-
         config = self.state_config(target)
         preprocessing = train_lib.clip_preprocessing(config)
         train, holdout = data_lib.video_dataset_from_directory(
@@ -438,8 +438,6 @@ def plan_training(config, plan: PlanConfig | None = None) -> PlanResult:
     Returns:
         A `PlanResult`.
     """
-    from kvid.training import plots, train_lib
-
     plan = plan or PlanConfig()
     data_dir = train_lib.resolve_data_dir(config)
     transitions = KerasTransitions(config, plan, data_dir)
@@ -460,8 +458,6 @@ def plan_training(config, plan: PlanConfig | None = None) -> PlanResult:
 def define_flags(flag_values) -> None:
     """Defines `--plan` and one `--plan_<field>` absl flag per `PlanConfig` field."""
     from absl import flags
-
-    from kvid.training import train_lib
 
     flags.DEFINE_bool(
         "plan",

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from kvid import data
-from kvid.training import model_files
+from kvid.models import files as model_files
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,8 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from kvid import atomic
-from kvid.data import decode
+from kvid.io import atomic, decode
 from kvid.training import callbacks as callbacks_lib
 
 CURVES_FILE = "curves.png"
@@ -51,7 +50,7 @@ def save_figure(figure: Figure, path: str | os.PathLike) -> str:
     """Writes `figure` as a PNG of its own size (inches x 100 dpi); returns the path.
 
     The file is written under a temporary name and renamed when complete
-    (`kvid.atomic`), so a reader never sees half a picture.
+    (`kvid.io.atomic`), so a reader never sees half a picture.
     """
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -363,7 +362,7 @@ def plan_figure(plan) -> Figure:
     learning rate falls downwards (as in the paper's figures 4-5).
 
     Args:
-        plan: a `kvid.training.planning.Plan`.
+        plan: a `kvid.planning.plan.Plan`.
     """
     graph = plan.graph
     samplings = list(dict.fromkeys(s.sampling for s in graph.states))
