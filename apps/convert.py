@@ -29,13 +29,15 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     options = {"alpha": FLAGS.alpha, "space_to_depth": FLAGS.space_to_depth}
-    rows, difference = kvid.weights.convert_checkpoint(
+    model = kvid.models.get_model(
         FLAGS.model,
-        FLAGS.source,
-        FLAGS.output,
+        weights=None,
         classes=FLAGS.classes,
-        reference=FLAGS.reference,
+        classifier_activation=None,
         **{key: value for key, value in options.items() if value is not None},
+    )
+    rows, difference = kvid.weights.convert_checkpoint(
+        model, FLAGS.source, FLAGS.output, model_name=FLAGS.model, reference=FLAGS.reference
     )
     for entry, name, variable in rows:
         print(f"{entry} -> {variable}" if entry == name else f"{entry} -> {name} -> {variable}")

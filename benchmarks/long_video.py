@@ -94,13 +94,14 @@ def child(spec):
     from kvid import inference as prediction
     from kvid import preprocessing as preprocessing_lib
     from kvid.io import stream
+    from kvid.models import get_preprocessing
 
     frames = 0
     if spec["mode"] == "decode":
         for _ in stream.iter_frames(spec["video"]):
             frames += 1
     else:
-        convention = preprocessing_lib.get_preprocessing(spec["model"])
+        convention = get_preprocessing(spec["model"])
         stride = max(convention.num_frames // 2, 1)
         clips = prediction.sliding_clips(
             stream.iter_timed_frames(spec["video"], spec["fps"]),

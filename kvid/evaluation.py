@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from kvid import data
-from kvid.models import files as model_files
+from kvid.io.class_names import class_names_beside
+from kvid.models import load_model, model_convention
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,24 +156,24 @@ def evaluate_directory(
     Args:
         model_path: a `.keras` file (e.g. `best.keras` of a `train` run).
         directory: the class-per-folder videos.
-        model_name: registry key of the input convention, for a model that
-            records none (default: the one it records).
+        model_name: the registry key whose convention to use instead of the one the
+            model records (`kvid.models.model_convention` decides, as for
+            every path).
         num_frames: frames per view (default: the model's input length, else
             its convention's).
         num_clips: clips per video, evenly spaced.
         num_crops: 1 or 3 spatial crops per clip.
         batch_size: views per forward pass.
     """
-    model = model_files.load_model(model_path)
-    convention = model_files.model_convention(model, model_name)
-    num_frames = num_frames or model.inputs[0].shape[1] or convention.num_frames
-    names = model_files.class_names_beside(model_path)
+    model = load_model(model_path)
+    convention = model_convention(model, model_name, num_frames=num_frames)
+    names = class_names_beside(model_path)
     dataset = data.video_evaluation_dataset(
         directory,
         num_clips=num_clips,
         num_crops=num_crops,
         class_names=list(names) if names else None,
-        num_frames=num_frames,
+        num_frames=convention.num_frames,
         model=convention,
     )
     result = evaluate(model, view_batches(dataset, batch_size))

@@ -30,8 +30,8 @@ import tensorflow as tf
 from kvid import plots
 from kvid import preprocessing as preprocessing_lib
 from kvid.io import atomic, decode, stream
-from kvid.models import files as model_files
-from kvid.models import kinetics400_labels
+from kvid.io.class_names import class_names_beside, read_class_names
+from kvid.models import class_names_for, load_model, model_convention
 
 # Pixels resized in one call: one TF call per small frame costs more than its resize,
 # and a 1080p frame (2.1 M pixels) is already 25 MB of float32 on the way through.
@@ -129,47 +129,6 @@ class Timeline:
         with atomic.atomic_file(path) as f:
             f.write(text)
         return path
-
-
-def class_names_for(model: keras.Model, labels_path: str | None = None) -> tuple[str, ...]:
-    """Class names from a one-per-line file, Kinetics-400's for 400 outputs, else indices."""
-    classes = model.outputs[0].shape[-1]
-    if labels_path:
-        names = model_files.read_class_names(labels_path)
-        if len(names) != classes:
-            raise ValueError(
-                f"{labels_path!r} lists {len(names)} classes, the model has {classes} outputs"
-            )
-        return names
-    if classes == 400:
-        return kinetics400_labels()
-    return tuple(f"class_{i}" for i in range(classes))
-
-
-def clip_preprocessing(
-    model: keras.Model,
-    model_name: str | None = None,
-    *,
-    num_frames: int | None = None,
-    size: int | None = None,
-) -> preprocessing_lib.Preprocessing:
-    """The convention clips for `model` are made with: the one it records, at its input size.
-
-    The crop is `size`, else the model's fixed input size, else the
-    registry's; a different crop scales the resize with it (so 32-pixel clips
-    of an r3d_18 are 112-pixel clips made smaller). `num_frames` likewise.
-    """
-    # The convention the model records (train's own size, a fine-tuned backbone's), first.
-    recorded = None if model_name else preprocessing_lib.model_preprocessing(model)
-    convention = recorded or preprocessing_lib.get_preprocessing(
-        model_files.preprocessing_key(model, model_name)
-    )
-    _, frames, height, width, _ = model.inputs[0].shape
-    frames = num_frames or frames or convention.num_frames
-    crop = (size, size) if size else (height, width) if height and width else None
-    if crop is not None and crop != convention.crop_shape:
-        convention = preprocessing_lib.rescaled(convention, crop)
-    return dataclasses.replace(convention, num_frames=frames)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -373,14 +332,16 @@ def predict_video(
     """Slides a clip over the whole video and predicts each position.
 
     Frames are transformed by `kvid.preprocessing.preprocess_frames` with the
-    convention of `clip_preprocessing(model, model_name, ...)`: the clips the
-    exported serving graph would make from the same frames.
+    convention `kvid.models.model_convention(model, model_name, ...)` gives:
+    the clips the exported serving graph would make from the same frames.
 
     Args:
         model: a classifier taking `(batch, frames, height, width, 3)` clips.
         path: the video file (or frame folder).
         class_names: the name of each output.
-        model_name: the registry key of its input convention (default: the model's name).
+        model_name: the registry key whose convention to use instead of the one the
+            model records (`kvid.models.model_convention` decides, as for
+            every path).
         num_frames: frames per clip; defaults to the model's input length,
             else its convention's.
         size: the crop side; defaults to the model's input size, else its
@@ -407,7 +368,7 @@ def predict_video(
         >>> timeline.save("match.json")
     """
     path = os.fspath(path)
-    convention = clip_preprocessing(model, model_name, num_frames=num_frames, size=size)
+    convention = model_convention(model, model_name, num_frames=num_frames, size=size)
     num_frames = convention.num_frames
     header = stream.stream_info(path)
     rate = float(fps) if fps else header.nominal_fps
@@ -512,15 +473,12 @@ def predict_file(
             f"A timeline is saved as {' or '.join(TIMELINE_FORMATS)}. "
             f"Received: output_path={output_path!r}"
         )
-    model = model_files.load_model(model_path)
-    if labels_path is None:
-        folder = os.path.dirname(os.path.abspath(model_path))
-        beside = os.path.join(folder, model_files.CLASS_NAMES_FILE)
-        labels_path = beside if os.path.exists(beside) else None
+    model = load_model(model_path)
+    names = read_class_names(labels_path) if labels_path else class_names_beside(model_path)
     timeline = predict_video(
         model,
         video,
-        class_names=class_names_for(model, labels_path),
+        class_names=class_names_for(model.outputs[0].shape[-1], names),
         model_name=model_name,
         num_frames=num_frames,
         size=size,

@@ -13,12 +13,12 @@ same clip from the same frames, bit for bit:
 - `preprocess_frames`: uint8 frames to the model's float clip, the serving
   graph's transform (resize, centre crop, normalise).
 
-This module imports nothing of kvid: models register their conventions into
-it (`register_preprocessing`), and `kvid.data`, `kvid.training` and
-`kvid.export` call it. The spatial and temporal functions are plain TensorFlow
-ops (they run inside `tf.data` and a TF Serving graph whatever the Keras
-backend); a `seed` is a `[2]` integer tensor as for `tf.random.stateless_*`,
-and `seed=None` means evaluation: the deterministic central choice.
+This module imports nothing of kvid, and its functions take a `Preprocessing`
+(a model's is `kvid.models.get_preprocessing(key)`). The spatial and temporal
+functions are plain TensorFlow ops (they run inside `tf.data` and a TF Serving
+graph whatever the Keras backend); a `seed` is a `[2]` integer tensor as for
+`tf.random.stateless_*`, and `seed=None` means evaluation: the deterministic
+central choice.
 """
 
 from __future__ import annotations
@@ -131,121 +131,13 @@ def _pair(size) -> tuple[int, int]:
     return int(height), int(width)
 
 
-@keras.saving.register_keras_serializable(package="kvid")
-class ClipConvention(keras.layers.Layer):
-    """An identity layer that records the model's `Preprocessing` in its graph.
-
-    Every kvid factory puts one right after its input, so the convention
-    travels with the model: into a model built on a kvid backbone
-    (`keras.Model(backbone.input, head(backbone.output))`), through `.keras`
-    save and load (a registered class, so `safe_mode=True` loads it; no
-    Lambda), and to the exporter, `kvid-evaluate` and `kvid-predict`, which
-    find it with `model_preprocessing`. It computes nothing.
-
-    Args:
-        preprocessing: a `Preprocessing`, a registry key, or a config dict.
-    """
-
-    def __init__(self, preprocessing, **kwargs):
-        kwargs.setdefault("dtype", "float32")  # passes clips through uncast
-        super().__init__(**kwargs)
-        if isinstance(preprocessing, dict):
-            preprocessing = Preprocessing.from_config(preprocessing)
-        self.preprocessing = get_preprocessing(preprocessing)
-        self._convert_input_args = False
-
-    def call(self, inputs):
-        """Returns `inputs` unchanged."""
-        return inputs
-
-    def compute_output_spec(self, inputs):
-        """A new symbolic tensor like `inputs`."""
-        # A new tensor, so the layer is a node of the functional graph.
-        return keras.KerasTensor(inputs.shape, dtype=inputs.dtype)
-
-    def get_config(self):
-        """The layer's config, with the `Preprocessing` as a dict."""
-        return {**super().get_config(), "preprocessing": self.preprocessing.get_config()}
-
-
-def model_preprocessing(model) -> Preprocessing | None:
-    """The `Preprocessing` recorded in `model` by its `ClipConvention` layer, or `None`.
-
-    Looks through nested models too. Several layers with different
-    conventions (two backbones) give `None`: ask the caller for one.
-    """
-    found = {
-        layer.preprocessing
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, ClipConvention)
-    }
-    return found.pop() if len(found) == 1 else None
-
-
-def set_model_preprocessing(model, preprocessing) -> None:
-    """Records `preprocessing` in every `ClipConvention` layer of `model`.
-
-    For a model trained on clips of another size than its registry entry's
-    (the convention is then saved with it and used by its export).
-
-    Raises:
-        ValueError: if `model` has no `ClipConvention` layer.
-    """
-    layers = [
-        layer
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, ClipConvention)
-    ]
-    if not layers:
-        raise ValueError(
-            f"Model {model.name!r} has no `ClipConvention` layer to record its preprocessing in "
-            "(kvid factories add one after their input)."
-        )
-    for layer in layers:
-        layer.preprocessing = get_preprocessing(preprocessing)
-
-
-# Registry keys -> conventions, filled by `kvid.models.registry.register_model`,
-# so code below the models (kvid.data) can take a model name without importing them.
-_CONVENTIONS: dict[str, Preprocessing] = {}
-
-
-def register_preprocessing(name: str, preprocessing: Preprocessing) -> None:
-    """Makes `get_preprocessing(name)` return `preprocessing`."""
+def _checked(preprocessing) -> Preprocessing:
     if not isinstance(preprocessing, Preprocessing):
         raise ValueError(
-            f"Expected a `Preprocessing` for {name!r}. Received: preprocessing={preprocessing!r}"
+            "Expected a `kvid.Preprocessing` (a model's is `kvid.models.get_preprocessing(key)`). "
+            f"Received: preprocessing={preprocessing!r}"
         )
-    _CONVENTIONS[name] = preprocessing
-
-
-def get_preprocessing(model) -> Preprocessing:
-    """The `Preprocessing` of a registry key, a `ModelSpec`, or one passed through.
-
-    Args:
-        model: a registry key (e.g. `"r3d_18"`), an object with a
-            `preprocessing` attribute (a `ModelSpec`), or a `Preprocessing`.
-
-    Raises:
-        ValueError: for an unknown key or anything else.
-    """
-    if isinstance(model, Preprocessing):
-        return model
-    attached = getattr(model, "preprocessing", None)
-    if isinstance(attached, Preprocessing):
-        return attached
-    if isinstance(model, str):
-        try:
-            return _CONVENTIONS[model]
-        except KeyError:
-            raise ValueError(
-                f"Unknown model name. Received: name={model!r}. "
-                f"Available: {', '.join(sorted(_CONVENTIONS))}"
-            ) from None
-    raise ValueError(
-        "Expected a registry key, a `ModelSpec` or a `Preprocessing`. "
-        f"Received: {type(model).__name__} {model!r}"
-    )
+    return preprocessing
 
 
 # ---------------------------------------------------------------- normalisation
@@ -254,33 +146,31 @@ def get_preprocessing(model) -> Preprocessing:
 def normalize(clips, preprocessing):
     """Maps `[0, 255]` pixels to the input convention of a model.
 
-    The one normalisation of kvid, also `kvid.preprocess_input` and
-    `kvid.preprocessing.normalize`: TF ops on TF tensors (inside `tf.data` or a serving
+    The one normalisation of kvid (`kvid.preprocess_input` resolves a model's
+    convention, then calls it): TF ops on TF tensors (inside `tf.data` or a serving
     graph, whatever the Keras backend), `keras.ops` otherwise. Resizing and
     cropping are `resize` and the crops' job; this only rescales and
     normalises, channels last.
 
     Args:
         clips: `(..., channels)` pixels in `[0, 255]`, any numeric dtype.
-        preprocessing: a registry key (e.g. `"r2plus1d_18"`), its `ModelSpec`,
-            or a `Preprocessing`.
+        preprocessing: the model's `Preprocessing`.
 
     Returns:
         A float32 tensor of the same shape.
 
     Example:
-        >>> x = kvid.preprocess_input(frames_uint8, "r3d_18")
+        >>> convention = kvid.Preprocessing(num_frames=2, crop_size=4, resize=4)
+        >>> kvid.preprocessing.normalize(np.full((2, 4, 4, 3), 255, np.uint8), convention)[0, 0, 0]
+        <tf.Tensor: shape=(3,), dtype=float32, numpy=array([1., 1., 1.], dtype=float32)>
     """
-    convention = get_preprocessing(preprocessing)
+    convention = _checked(preprocessing)
     low, high = convention.pixel_range
     x = tf.cast(clips, tf.float32) if tf.is_tensor(clips) else keras.ops.cast(clips, "float32")
     x = x * ((high - low) / 255.0) + low
     mean = np.asarray(convention.mean, np.float32)
     std = np.asarray(convention.std, np.float32)
     return (x - mean) / std
-
-
-preprocess_input = normalize
 
 
 # ---------------------------------------------------------------- spatial steps
@@ -320,13 +210,13 @@ def resize(frames, preprocessing, scale=1.0) -> tf.Tensor:
 
     Args:
         frames: pixels, any numeric dtype, any number of leading dimensions.
-        preprocessing: a `Preprocessing` (or registry key).
+        preprocessing: a `Preprocessing`.
         scale: multiplies the target size (training scale jitter).
 
     Returns:
         float32 `(..., new_height, new_width, channels)`, not rounded.
     """
-    convention = get_preprocessing(preprocessing)
+    convention = _checked(preprocessing)
     frames = tf.convert_to_tensor(frames)
     shape = tf.shape(frames)
     images = tf.reshape(tf.cast(frames, tf.float32), tf.concat([[-1], shape[-3:]], axis=0))
@@ -414,7 +304,7 @@ def random_resized_crop(frames, preprocessing, seed, scale_range=(1.0, 1.0)) -> 
     Returns:
         float32 `(..., crop_height, crop_width, channels)` pixels in `[0, 255]`.
     """
-    convention = get_preprocessing(preprocessing)
+    convention = _checked(preprocessing)
     low, high = scale_range
     if not 0 < low <= high:
         raise ValueError(
@@ -438,15 +328,18 @@ def preprocess_frames(frames, preprocessing) -> tf.Tensor:
 
     Args:
         frames: `[T, H, W, 3]` or `[batch, T, H, W, 3]` pixels in `[0, 255]`.
-        preprocessing: a registry key, `ModelSpec` or `Preprocessing`.
+        preprocessing: the model's `Preprocessing`.
 
     Returns:
         float32 `[..., T, crop_height, crop_width, 3]`.
 
     Example:
-        >>> clip = kvid.preprocessing.preprocess_frames(frames, "r3d_18")  # [16, 112, 112, 3]
+        >>> convention = kvid.models.get_preprocessing("r3d_18")
+        >>> frames = np.zeros((16, 240, 320, 3), np.uint8)
+        >>> kvid.preprocessing.preprocess_frames(frames, convention).shape
+        TensorShape([16, 112, 112, 3])
     """
-    convention = get_preprocessing(preprocessing)
+    convention = _checked(preprocessing)
     return normalize(center_crop(resize(frames, convention), convention.crop_shape), convention)
 
 

@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The module alone, without kvid's (TensorFlow) imports: a killed writer in a fraction of a second.
 LOAD = f"""
 import importlib.util, sys
-spec = importlib.util.spec_from_file_location("atomic", {os.path.join(ROOT, "kvid", "io", "atomic.py")!r})
+path = {os.path.join(ROOT, "kvid", "io", "atomic.py")!r}
+spec = importlib.util.spec_from_file_location("atomic", path)
 atomic = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(atomic)
 """

@@ -41,7 +41,7 @@ print(json.dumps({
     "version": kvid.__version__,
     "distribution_version": metadata.version("kvid"),
     "editable": direct_url.get("dir_info", {}).get("editable", False),
-    "labels": kvid.models.kinetics400_labels(),
+    "labels": kvid.weights.kinetics400_categories(),
 }))
 """
 

@@ -31,20 +31,25 @@ def test_the_module_imports_nothing_of_kvid():
     assert not [name for name in imported if name and name.split(".")[0] == "kvid"]
 
 
-def test_one_normalisation_under_every_name():
-    assert kvid.preprocess_input is kvid.preprocessing.normalize is P.normalize
-    assert kvid.models.preprocess_input is P.normalize
-    assert kvid.Preprocessing is kvid.models.Preprocessing is P.Preprocessing
+def test_one_normalisation_under_one_name_each():
+    assert kvid.preprocess_input is kvid.models.preprocess_input
+    assert kvid.Preprocessing is P.Preprocessing
 
 
-def test_normalize_takes_keys_specs_and_conventions_in_tf_and_numpy():
+def test_preprocess_input_takes_keys_specs_conventions_and_models_in_tf_and_numpy():
     clip = np.random.default_rng(1).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
     expected = (clip / 255.0 - np.array(R3D.mean)) / np.array(R3D.std)
-    for model in ("r3d_18", kvid.models.get_spec("r3d_18"), R3D):
-        np.testing.assert_allclose(P.normalize(clip, model), expected, rtol=1e-5, atol=1e-5)
+    model = kvid.R3D18(alpha=1 / 16)
+    for convention in ("r3d_18", kvid.models.get_spec("r3d_18"), R3D, model):
         np.testing.assert_allclose(
-            P.normalize(tf.constant(clip), model), expected, rtol=1e-5, atol=1e-5
+            kvid.preprocess_input(clip, convention), expected, rtol=1e-5, atol=1e-5
         )
+    np.testing.assert_allclose(P.normalize(tf.constant(clip), R3D), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_transforms_take_conventions_not_keys():
+    with pytest.raises(ValueError, match="kvid.models.get_preprocessing"):
+        P.normalize(np.zeros((1, 2, 2, 3)), "r3d_18")
 
 
 @pytest.mark.parametrize(
@@ -62,7 +67,7 @@ def test_preprocessing_rejects_bad_fields(kwargs, match):
 
 def test_unknown_model_names_are_named():
     with pytest.raises(ValueError, match="name='r9d'"):
-        P.get_preprocessing("r9d")
+        kvid.models.get_preprocessing("r9d")
 
 
 @pytest.mark.parametrize(
@@ -143,9 +148,13 @@ def test_scale_jitter_resizes_before_the_crop():
 
 def test_preprocess_frames_takes_a_clip_or_a_batch():
     frames = np.random.default_rng(0).integers(0, 256, (2, 3, 50, 70, 3), np.uint8)
-    batch = P.preprocess_frames(frames, "r3d_18").numpy()
+    batch = P.preprocess_frames(frames, R3D).numpy()
     assert batch.shape == (2, 3, 112, 112, 3)
-    np.testing.assert_array_equal(P.preprocess_frames(frames[1], "r3d_18").numpy(), batch[1])
+    np.testing.assert_array_equal(P.preprocess_frames(frames[1], R3D).numpy(), batch[1])
+    # The one call for a model key, a named weight set or a built model.
+    np.testing.assert_array_equal(kvid.preprocess_frames(frames, "r3d_18").numpy(), batch)
+    model = kvid.R3D18(alpha=1 / 16, weights=None)
+    np.testing.assert_array_equal(kvid.preprocess_frames(frames, model).numpy(), batch)
 
 
 def test_one_evaluation_clip_is_the_centred_clip():

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from kvid import models
 from kvid import preprocessing as preprocessing_lib
 from kvid.data import augment as augment_lib
 from kvid.data.sources import (
@@ -59,7 +60,10 @@ class ClipConfig:
         sampling: `"consecutive"` or `"uniform"` (TSN segments).
         image_size: `(height, width)` of the crops; `None`: the crop of
             `model`'s convention, or `(112, 112)` without a model. With a
-            model it must match that convention's crop.
+            model, another size scales the convention's resize with the crop
+            (`kvid.preprocessing.rescaled`), as `kvid.models.model_convention`
+            does for a model with that input size: its export, evaluation and
+            prediction make the same clips.
         fps: resample videos to this frame rate before sampling (`None`: keep).
         scale_range: training scale jitter: the resized frame is scaled by a
             factor drawn in this inclusive range before the random crop
@@ -68,9 +72,9 @@ class ClipConfig:
         augment: extra augmentation in training: `True` (horizontal flip),
             `False`/`None`, a Keras image preprocessing layer, a list of them
             (each draws once per clip), or a callable `(clip, seed) -> clip`.
-        model: registry key, `ModelSpec` or `Preprocessing` whose resize, crop
-            and normalisation to apply; `None` keeps pixels as float32 in
-            `[0, 255]` (then use `kvid.preprocess_input`).
+        model: registry key, `ModelSpec`, `Preprocessing` or a built model
+            (its recorded convention) whose resize, crop and normalisation to
+            apply; `None` keeps pixels as float32 in `[0, 255]` (then use `kvid.preprocess_input`).
         preprocessing: the resulting `Preprocessing` (derived, not an argument).
     """
 
@@ -114,15 +118,13 @@ class ClipConfig:
                 resize=round(min(size) * 8 / 7),
                 pixel_range=(0.0, 255.0),
             )
+        elif isinstance(self.model, keras.Model):
+            convention = models.model_convention(self.model, size=size)
         else:
-            convention = preprocessing_lib.get_preprocessing(self.model)
+            convention = models.get_preprocessing(self.model)
             if size is not None and size != convention.crop_shape:
-                raise ValueError(
-                    f"`image_size` {size} differs from the crop {convention.crop_shape} of the "
-                    "model's preprocessing, which its export would use: leave `image_size` unset, "
-                    "or pass `model=` a `Preprocessing` with the crop and resize you want. "
-                    f"Received: image_size={self.image_size}, model={self.model!r}"
-                )
+                # The rule the model's export, evaluation and prediction follow too.
+                convention = preprocessing_lib.rescaled(convention, size)
         object.__setattr__(self, "image_size", convention.crop_shape)
         object.__setattr__(self, "preprocessing", convention)
 

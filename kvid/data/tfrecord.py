@@ -25,13 +25,13 @@ from kvid import preprocessing
 from kvid.data import pipeline
 from kvid.data.sources import ON_ERROR, VideoExample, index_directory
 from kvid.io import atomic
+from kvid.io.class_names import class_names_beside, write_class_names
 from kvid.io.decode import VideoDecodeError, decode_frames, frame_positions, probe
 
 IMAGE_KEY = "image/encoded"
 LABEL_KEY = "clip/label/index"
 LABEL_TEXT_KEY = "clip/label/text"
 MEDIA_ID_KEY = "clip/media_id"
-CLASS_NAMES_FILE = "class_names.txt"
 # Frames decoded per call when encoding a video: each call seeks back to a keyframe, so
 # a long stretch keeps that cost small (at most a GOP per stretch).
 DECODE_STRETCH = 300
@@ -174,9 +174,7 @@ def write_tfrecords(
             atomic.fsync(path)
     progbar.update(len(examples), finalize=True)
     if class_names:
-        with atomic.atomic_path(os.path.join(output_dir, CLASS_NAMES_FILE)) as path:
-            with tf.io.gfile.GFile(path, "w") as f:
-                f.write("\n".join(class_names) + "\n")
+        write_class_names(output_dir, class_names)
     if skipped:
         logging.warning(
             "Skipped %d of %d videos that could not be read.", len(skipped), len(examples)
@@ -226,16 +224,13 @@ def parse_record(serialized):
     return sequence[IMAGE_KEY], context[LABEL_KEY], context[MEDIA_ID_KEY]
 
 
-def read_class_names(file_pattern: str):
+def shard_class_names(file_pattern: str) -> list[str] | None:
     """The `class_names.txt` next to the first shard matching `file_pattern`, or `None`."""
     files = sorted(tf.io.gfile.glob(file_pattern))
     if not files:
         raise ValueError(f"No TFRecord files match file_pattern={file_pattern!r}.")
-    path = os.path.join(os.path.dirname(files[0]), CLASS_NAMES_FILE)
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return [line.strip() for line in f if line.strip()]
+    names = class_names_beside(files[0])
+    return None if names is None else list(names)
 
 
 def video_dataset_from_tfrecords(
@@ -281,7 +276,7 @@ def video_dataset_from_tfrecords(
     Returns:
         A prefetched `tf.data.Dataset` with attribute `class_names`.
     """
-    class_names = read_class_names(file_pattern)
+    class_names = shard_class_names(file_pattern)
     pipeline._check_label_mode(label_mode, class_names)
     config = pipeline.ClipConfig(
         num_frames, frame_step, sampling, image_size, augment=augment, model=model
@@ -346,7 +341,7 @@ def tfrecord_evaluation_dataset(
 
     Same element structure as `kvid.data.video_evaluation_dataset`.
     """
-    class_names = read_class_names(file_pattern)
+    class_names = shard_class_names(file_pattern)
     config = pipeline.ClipConfig(
         num_frames, frame_step, sampling, image_size, augment=False, model=model
     )

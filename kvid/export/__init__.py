@@ -8,7 +8,6 @@ from kvid.export.saved_model import (
     export_registered_model,
     export_saved_model,
     next_version,
-    resolve_preprocessing,
 )
 
 __all__ = [
@@ -19,5 +18,4 @@ __all__ = [
     "export_registered_model",
     "export_saved_model",
     "next_version",
-    "resolve_preprocessing",
 ]

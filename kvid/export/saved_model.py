@@ -20,14 +20,8 @@ import tensorflow as tf
 from kvid import preprocessing as preprocessing_lib
 from kvid.export import serving_ops
 from kvid.io import atomic
-from kvid.models.preprocessing import kinetics400_labels
-from kvid.models.registry import (
-    ModelSpec,
-    Preprocessing,
-    get_model,
-    get_preprocessing,
-    list_models,
-)
+from kvid.models import ModelSpec, class_names_for, get_model, model_convention
+from kvid.preprocessing import Preprocessing
 
 SERVING_DEFAULT = "serving_default"
 JPEG_FRAMES = "jpeg_frames"
@@ -47,59 +41,18 @@ def next_version(export_dir: str | os.PathLike) -> int:
     return max(versions, default=0) + 1
 
 
-def resolve_preprocessing(
-    model: keras.Model, preprocessing: str | ModelSpec | Preprocessing | None
-) -> Preprocessing:
-    """The input convention to bake into the export of `model`.
-
-    Args:
-        model: the model to export.
-        preprocessing: a registry key, `ModelSpec` or `Preprocessing`; `None`
-            takes the one the model records (the `ClipConvention` layer every
-            kvid model has, also inside a model built on a kvid backbone and
-            after `.keras` save and load), else looks it up from `model.name`
-            or a nested sub-model named after a registry key.
-
-    Raises:
-        ValueError: if `preprocessing` is `None` and no registry key is found.
-    """
-    if preprocessing is not None:
-        return get_preprocessing(preprocessing)
-    recorded = preprocessing_lib.model_preprocessing(model)
-    if recorded is not None:
-        return recorded
-    keys = set(list_models())
-    if model.name in keys:
-        return get_preprocessing(model.name)
-    nested = sorted({layer.name for layer in model.layers if isinstance(layer, keras.Model)} & keys)
-    if len(nested) == 1:
-        return get_preprocessing(nested[0])
-    raise ValueError(
-        "Cannot tell which preprocessing the model expects: it records none (or several), its "
-        f"name is not a kvid registry key and it nests {len(nested)} kvid models ({nested}). "
-        "Pass `preprocessing=` a registry key (e.g. 'r3d_18') or a `kvid.Preprocessing`. "
-        f"Received: model.name={model.name!r}"
-    )
-
-
 def _check_tensorflow_backend(model: keras.Model) -> None:
     """A SavedModel is a TensorFlow graph: only the TensorFlow backend traces one."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         return
     weights = f"{model.name}.weights.h5"
-    app = (
-        f" (a registry model: `python -m apps.export --model={model.name} --weights={weights}`, "
-        "with its --classes and --alpha)"
-        if model.name in list_models()
-        else ""
-    )
     raise RuntimeError(
         "kvid.export writes TensorFlow SavedModels and needs the TensorFlow Keras backend. "
         f"Received: keras.backend.backend()={backend!r}. Save the weights here with "
         f"`model.save_weights({weights!r})` (they are the same on every backend), then export "
         "from a process started with KERAS_BACKEND=tensorflow: build the same model, "
-        f"`model.load_weights({weights!r})`, `kvid.export.export_saved_model(model, ...)`{app}."
+        f"`model.load_weights({weights!r})`, `kvid.export.export_saved_model(model, ...)`."
     )
 
 
@@ -138,13 +91,7 @@ def _check_classifier(model, preprocessing):
             "The exporter needs a classifier with (batch, classes) outputs (include_top=True). "
             f"Received: output shape {output_shape}"
         )
-    crop = preprocessing.crop_shape
-    if any(side not in (None, size) for side, size in zip(input_shape[2:4], crop, strict=True)):
-        raise ValueError(
-            f"The model's input size {input_shape[2:4]} does not match the crop size {crop} of "
-            f"its preprocessing. Received: preprocessing={preprocessing}"
-        )
-    resize = preprocessing.resize
+    crop, resize = preprocessing.crop_shape, preprocessing.resize
     if min(resize if isinstance(resize, tuple) else (resize,)) < min(crop):
         raise ValueError(
             f"Frames are resized to {resize}, smaller than the crop size {crop}. "
@@ -182,11 +129,13 @@ def export_saved_model(
         model: a Keras clip classifier (one input, `(batch, classes)` output).
         export_dir: the model's folder; the export goes to `export_dir/<version>`.
         version: the version folder, an int; defaults to the next unused one.
-        class_names: one name per class; defaults to the Kinetics-400 names for
-            400 classes, else no `top_k_classes` output.
-        preprocessing: the input convention (registry key, `ModelSpec` or
-            `Preprocessing`); defaults to the registry entry named
-            `model.name`, or that of the one nested kvid model.
+        class_names: one name per class (`kvid.models.class_names_for`
+            decides the default: Kinetics-400's for 400 classes, else
+            `class_0`, ...).
+        preprocessing: a registry key, `ModelSpec` or `Preprocessing` that
+            overrides the convention the model records
+            (`kvid.models.model_convention` decides, fitted to the model's
+            input size, as for training, evaluation and prediction).
         logits: whether the model outputs logits (built with
             `classifier_activation=None`): the graph then applies a softmax so
             `probabilities` are probabilities. Defaults to reading it from the
@@ -213,17 +162,9 @@ def export_saved_model(
         'saved_models/r2plus1d_18/1'
     """
     _check_tensorflow_backend(model)
-    preprocessing = resolve_preprocessing(model, preprocessing)
+    preprocessing = model_convention(model, preprocessing)
     num_frames, classes = _check_classifier(model, preprocessing)
-    if class_names is None and classes == 400:
-        class_names = kinetics400_labels()
-    if class_names is not None:
-        class_names = tuple(str(name) for name in class_names)
-        if len(class_names) != classes:
-            raise ValueError(
-                f"`class_names` must have one name per class ({classes}). "
-                f"Received: {len(class_names)} class names"
-            )
+    class_names = class_names_for(classes, class_names)
     if not isinstance(top_k, int) or not 1 <= top_k:
         raise ValueError(f"`top_k` must be a positive integer. Received: top_k={top_k!r}")
     top_k = min(top_k, classes)
@@ -312,4 +253,4 @@ def export_registered_model(
     width = {} if alpha is None else {"alpha": alpha}
     model = get_model(model_name, weights=weights, classes=classes, **width)
     export_dir = os.path.join("saved_models", model_name) if export_dir is None else export_dir
-    return export_saved_model(model, export_dir, preprocessing=model_name, **kwargs)
+    return export_saved_model(model, export_dir, **kwargs)

@@ -1,6 +1,12 @@
-"""Files in and out: video decoding and streaming, video writing, crash-safe writes."""
+"""Files in and out: video decoding and streaming, video writing, class names, crash-safe writes."""
 
-from kvid.io import atomic, decode, encode, stream
+from kvid.io import atomic, class_names, decode, encode, stream
+from kvid.io.class_names import (
+    CLASS_NAMES_FILE,
+    class_names_beside,
+    read_class_names,
+    write_class_names,
+)
 from kvid.io.decode import (
     VideoDecodeError,
     VideoInfo,
@@ -13,9 +19,12 @@ from kvid.io.encode import write_video
 from kvid.io.stream import iter_frames, iter_timed_frames, stream_info
 
 __all__ = [
+    "CLASS_NAMES_FILE",
     "VideoDecodeError",
     "VideoInfo",
     "atomic",
+    "class_names",
+    "class_names_beside",
     "decode",
     "decode_frames",
     "encode",
@@ -23,8 +32,10 @@ __all__ = [
     "iter_frames",
     "iter_timed_frames",
     "probe",
+    "read_class_names",
     "read_video",
     "stream",
     "stream_info",
+    "write_class_names",
     "write_video",
 ]

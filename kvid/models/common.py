@@ -6,9 +6,10 @@ import os
 
 import keras
 
-from kvid import preprocessing as preprocessing_lib
 from kvid import weights as weights_lib
-from kvid.layers import BatchNormalization, Conv3D
+from kvid.layers import BatchNormalization, ClipConvention, Conv3D
+from kvid.models import convention as convention_lib
+from kvid.models.registry import get_spec
 
 TORCH_BN_EPSILON = 1e-5  # torch's default
 TORCH_BN_MOMENTUM = 0.9  # Keras' momentum for torch's momentum=0.1
@@ -104,17 +105,19 @@ def clip_input(input_shape, input_tensor, name="clips"):
     return input_tensor
 
 
-def record_convention(clips, key):
-    """Passes `clips` through a `ClipConvention` layer holding `key`'s registered preprocessing.
+def record_convention(clips, key, weights=None):
+    """Passes `clips` through a `ClipConvention` layer holding the model's convention.
 
-    So the convention travels with the model (into models built on it as a
-    backbone, `.keras` files and exports); the layer computes nothing. A
-    `VideoResNet` built without a registry key records none.
+    That of the named weight set `weights` when there is one (weights carry
+    their transforms), else `key`'s registered one; so the convention travels
+    with the model (into models built on it as a backbone, `.keras` files and
+    exports). The layer computes nothing. A `VideoResNet` built without a
+    registry key records none.
     """
     if key is None:
         return clips
-    convention = preprocessing_lib.get_preprocessing(key)
-    return preprocessing_lib.ClipConvention(convention, name="clip_convention")(clips)
+    convention = convention_lib.weights_convention(key, weights)
+    return ClipConvention(convention, name="clip_convention")(clips)
 
 
 def model_inputs(clips, input_tensor):
@@ -150,8 +153,17 @@ def finish_model(model, *, key, weights, include_top, classes, head_layers=("fc"
             include_top=include_top,
             classes=classes,
             head_layers=head_layers,
+            full_model=lambda: _full_model(key, weights),
         )
     return model
+
+
+def _full_model(key, weights):
+    """Model `key` as the named set `weights` was trained: its classifier, no weights."""
+    spec = weights_lib.get_weights_spec(key, weights)
+    return get_spec(key).build(
+        weights=None, include_top=True, classes=spec.classes, **spec.model_kwargs
+    )
 
 
 def conv3d(x, filters, kernel, stride, padding, name):

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import keras
 
+from kvid.conventions import DEEPMIND_I3D
 from kvid.layers import Conv3D
 from kvid.models import common, inception
-from kvid.models.registry import ModelSpec, Preprocessing, register_model
+from kvid.models.registry import ModelSpec, register_model
 
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99  # torch's momentum=0.01
-PREPROCESSING = Preprocessing(
-    num_frames=64, crop_size=224, resize=256, pixel_range=(-1.0, 1.0), fps=25.0
-)
 REFERENCE = "InceptionI3d of piergiaj/pytorch-i3d (PyTorch port of DeepMind's I3D)"
 
 
@@ -89,7 +87,7 @@ register_model(
     ModelSpec(
         name="i3d",
         factory=I3D,
-        preprocessing=PREPROCESSING,
+        preprocessing=DEEPMIND_I3D,
         reference=REFERENCE,
         test_kwargs={"alpha": 1 / 16},
         endpoints=inception.ENDPOINTS,

@@ -242,7 +242,7 @@ def build_model(
     )
     temporal = temporal_layers(surgery)
     clips = common.clip_input(input_shape, input_tensor)
-    x = common.record_convention(clips, key)
+    x = common.record_convention(clips, key, weights)
     x = inception_features(x, dialect, alpha=alpha, temporal=temporal)
     if include_top and dialect.head is not None:
         x = window_classifier(x, dialect.head, classes, classifier_activation)

@@ -1,9 +1,9 @@
 """P3D ResNet-50 and DG-P3D (Qiu et al. 2017; Qiu et al. 2021, section 4).
 
-No public implementation of DG-P3D exists, and seed 002 describes it in one
-paragraph per design (its figure 3 is not in the text), so every choice the
-papers leave open is made here, once, and named in this docstring and in the
-README:
+No public implementation of DG-P3D exists, and "Optimization Planning for 3D
+ConvNets" describes it in one paragraph per design (its figure 3 is not in the
+text), so every choice the papers leave open is made here, once, and named in
+this docstring and in the README:
 
 - **Backbone.** ResNet-50 (bottleneck widths 64/128/256/512, x4 expansion,
   blocks 3/4/6/3). Stem: 1x7x7 conv stride (1, 2, 2), BN, ReLU, then a 1x3x3
@@ -13,7 +13,7 @@ README:
   becomes a spatial 1x3x3 conv S and a temporal 3x1x1 conv T, each followed by
   BN and ReLU, in one of three arrangements:
   P3D-A `T(S(x))`, P3D-B `S(x) + T(x)`, P3D-C `S(x) + T(S(x))`. "Mixed" P3D
-  (the variant seed 002 chooses) interleaves them **A, B, C, A, B, C, ...** by
+  (the variant that paper chooses) interleaves them **A, B, C, A, B, C, ...** by
   the block's index over the whole network (layer1: A B C; layer2: A B C A;
   layer3: B C A B C A; layer4: B C A), as the P3D paper chains them. Both
   heads of DG-P3D continue the count from the trunk (B C A).
@@ -21,10 +21,10 @@ README:
   shortcut, as in the Caffe ResNet the P3D reference builds on, so S and T
   never stride and the three arrangements stay shape-compatible. Time is not
   strided in the trunk: layer2 and layer3 stride (1, 2, 2).
-- **Global context** (G-P3D; seed 002 cites GCNet, Cao et al. 2019): in every
+- **Global context** (G-P3D; the paper cites GCNet, Cao et al. 2019): in every
   block of layer2 to layer4 (GCNet's c3-c5), after the last BN and before the
   residual addition, `y + W2 ReLU(LN(W1 mean_{t,h,w}(y)))` with a reduction
-  of 16 and `W2` initialised to zero (GCNet's transform on seed 002's
+  of 16 and `W2` initialised to zero (GCNet's transform on that paper's
   "global-pooled representation", so each block starts as the P3D block).
 - **Dual head** (DG-P3D): layer4 is built twice on layer3's output. The
   *temporal head* strides (1, 2, 2): all frames at low resolution (16x7x7 for a
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import keras
 
+from kvid.conventions import IMAGENET_P3D
 from kvid.models import common
 from kvid.models.registry import ModelSpec, register_model
 from kvid.models.video_resnet import (
@@ -59,24 +60,14 @@ from kvid.models.video_resnet import (
     projection_shortcut,
     stem,
 )
-from kvid.preprocessing import Preprocessing
 
 PAPER = (
     "Qiu et al., Optimization Planning for 3D ConvNets, ICML 2021 (section 4); Qiu et al., "
     "Learning Spatio-Temporal Representation with Pseudo-3D Residual Networks, ICCV 2017"
 )
 REFERENCE = (
-    "no public implementation: the papers' descriptions (seed 002 section 4, P3D blocks), "
-    "choices documented in kvid/models/p3d.py"
-)
-# ImageNet-initialised ResNet-50 on 224x224 crops of frames resized to a short side of 256
-# (seed 002 section 5.2; mean/std are those of the ImageNet ResNet).
-P3D_PREPROCESSING = Preprocessing(
-    num_frames=16,
-    crop_size=224,
-    resize=256,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
+    "no public implementation: the papers' descriptions (Optimization Planning section 4, "
+    "P3D blocks), choices documented in kvid/models/p3d.py"
 )
 
 STAGE_PLANES = (64, 128, 256, 512)
@@ -284,7 +275,7 @@ def P3DResNet(
     )
     clips = common.clip_input(input_shape, input_tensor)
     planes = [common.scaled(p, alpha) for p in STAGE_PLANES]
-    x = stem(common.record_convention(clips, key), CONV_2D, planes[0], alpha)
+    x = stem(common.record_convention(clips, key, weights), CONV_2D, planes[0], alpha)
     # torch pads its max-pool with -inf; zeros are the same after the ReLU.
     x = keras.layers.ZeroPadding3D(((0, 0), (1, 1), (1, 1)), name="stem_pool_pad")(x)
     x = keras.layers.MaxPooling3D((1, 3, 3), (1, 2, 2), name="stem_pool")(x)
@@ -406,7 +397,7 @@ for _key, _factory, _endpoints in [
         ModelSpec(
             name=_key,
             factory=_factory,
-            preprocessing=P3D_PREPROCESSING,
+            preprocessing=IMAGENET_P3D,
             reference=REFERENCE,
             # One block per stage still uses all three kinds (A, B, C, then A in layer4).
             test_kwargs={"alpha": 1 / 16, "blocks_per_stage": (1, 1, 1, 1)},

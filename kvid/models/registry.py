@@ -1,8 +1,8 @@
 """Model registry: names, factories and the preprocessing each model expects.
 
-Every model is registered once with a `ModelSpec`. The data pipeline, the exporter
-and the weight specs read a model's input conventions from here, so each family
-keeps its reference convention in exactly one place.
+Every model is registered once with a `ModelSpec`, which names its default input
+convention (one of `kvid.conventions`); `kvid.models.model_convention` decides
+which convention a built model's clips use.
 """
 
 from __future__ import annotations
@@ -13,20 +13,7 @@ from typing import Any
 
 import keras
 
-from kvid.preprocessing import Preprocessing, get_preprocessing, register_preprocessing
-
-TORCHVISION_MEAN = (0.43216, 0.394666, 0.37645)
-TORCHVISION_STD = (0.22803, 0.22145, 0.216989)
-
-
-TORCHVISION_VIDEO = Preprocessing(
-    num_frames=16,
-    crop_size=112,
-    resize=(128, 171),
-    mean=TORCHVISION_MEAN,
-    std=TORCHVISION_STD,
-    fps=15.0,
-)
+from kvid.preprocessing import Preprocessing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +52,6 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     if spec.name in _REGISTRY:
         raise ValueError(f"A model named {spec.name!r} is already registered.")
     _REGISTRY[spec.name] = spec
-    register_preprocessing(spec.name, spec.preprocessing)
     return spec
 
 
@@ -86,6 +72,28 @@ def get_spec(name: str) -> ModelSpec:
         raise ValueError(
             f"Unknown model name. Received: name={name!r}. Available: {', '.join(list_models())}"
         ) from None
+
+
+def get_preprocessing(model) -> Preprocessing:
+    """The `Preprocessing` of a registry key or a `ModelSpec`; a `Preprocessing` passes through.
+
+    Raises:
+        ValueError: for an unknown key or anything else.
+
+    Example:
+        >>> kvid.models.get_preprocessing("r3d_18").crop_shape
+        (112, 112)
+    """
+    if isinstance(model, Preprocessing):
+        return model
+    if isinstance(model, ModelSpec):
+        return model.preprocessing
+    if isinstance(model, str):
+        return get_spec(model).preprocessing
+    raise ValueError(
+        "Expected a registry key, a `ModelSpec` or a `Preprocessing`. "
+        f"Received: {type(model).__name__} {model!r}"
+    )
 
 
 def get_model(name: str, **kwargs) -> keras.Model:

@@ -19,15 +19,10 @@ from __future__ import annotations
 
 import keras
 
+from kvid.conventions import HOWTO100M_S3DG, TORCHVISION_S3D
 from kvid.layers import Conv3D, SelfGating, SpaceToDepth3D
 from kvid.models import common, inception
-from kvid.models.registry import (
-    TORCHVISION_MEAN,
-    TORCHVISION_STD,
-    ModelSpec,
-    Preprocessing,
-    register_model,
-)
+from kvid.models.registry import ModelSpec, register_model
 
 PAPER = (
     "Xie et al., Rethinking Spatiotemporal Feature Learning: Speed-Accuracy Trade-offs in Video "
@@ -37,14 +32,6 @@ PAPER = (
 # torchvision's s3d ----------------------------------------------------------------
 S3D_BN = (1e-3, 0.999)  # epsilon, Keras momentum (torch's momentum=0.001)
 S3D_REFERENCE = "torchvision s3d"
-S3D_PREPROCESSING = Preprocessing(
-    num_frames=64,
-    crop_size=224,
-    resize=(256, 256),
-    mean=TORCHVISION_MEAN,
-    std=TORCHVISION_STD,
-    fps=15.0,
-)
 
 
 def _conv_norm_act(x, filters, kernel, strides, padding, name):
@@ -113,7 +100,6 @@ S3DG_REFERENCE = (
     "the S3D-G video tower of antoine77340/S3D_HowTo100M s3dg.py (standard stem; "
     "space_to_depth=True matches its released weights' stem)"
 )
-S3DG_PREPROCESSING = Preprocessing(num_frames=32, crop_size=224, resize=256)
 
 
 def _st_bn_relu(x, index, name):
@@ -274,7 +260,7 @@ register_model(
     ModelSpec(
         name="s3d",
         factory=S3D,
-        preprocessing=S3D_PREPROCESSING,
+        preprocessing=TORCHVISION_S3D,
         reference=S3D_REFERENCE,
         test_kwargs={"alpha": 1 / 16},
         endpoints=inception.ENDPOINTS,
@@ -284,7 +270,7 @@ register_model(
     ModelSpec(
         name="s3dg",
         factory=S3DG,
-        preprocessing=S3DG_PREPROCESSING,
+        preprocessing=HOWTO100M_S3DG,
         reference=S3DG_REFERENCE,
         test_kwargs={"alpha": 1 / 16},
         endpoints=inception.ENDPOINTS,

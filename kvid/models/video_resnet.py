@@ -11,13 +11,12 @@ symmetric padding, not Keras' asymmetric `"same"` at stride 2.
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 
+from kvid.conventions import TORCHVISION_VIDEO, VIDEO_RESNET_PAPER
 from kvid.models import common
 from kvid.models.common import batch_norm, conv3d
-from kvid.models.registry import TORCHVISION_VIDEO, ModelSpec, register_model
+from kvid.models.registry import ModelSpec, register_model
 
 CONV_3D = "3d"  # 3x3x3
 CONV_2D = "2d"  # 1x3x3, never strides in time
@@ -160,7 +159,7 @@ def VideoResNet(
 
     clips = common.clip_input(input_shape, input_tensor)
     widths = [common.scaled(w, alpha) for w in STAGE_WIDTHS]
-    x = stem(common.record_convention(clips, key), conv_kinds[0], widths[0], alpha)
+    x = stem(common.record_convention(clips, key, weights), conv_kinds[0], widths[0], alpha)
     x = keras.layers.Identity(name="stem")(x)
     for stage, (kind, width, blocks) in enumerate(
         zip(conv_kinds[1:], widths, BLOCKS_PER_STAGE[depth], strict=True), start=1
@@ -196,7 +195,6 @@ _TABLE_2 = "parameter counts of the paper's table 2 (no public reference impleme
 # torchvision publishes Kinetics-400 weights (16-frame clips) for these; the others
 # default to the paper's 8-frame clips, with the same normalisation.
 _TORCHVISION_WEIGHTED = ("r3d_18", "mc3_18", "r2plus1d_18")
-PAPER_VIDEO = dataclasses.replace(TORCHVISION_VIDEO, num_frames=8, fps=None)
 
 # key: (factory name, title, depth, conv kinds of (stem, layer1..layer4), reference)
 VARIANTS = {
@@ -254,7 +252,7 @@ def _make_factory(key, func_name, title, depth, conv_kinds, reference):
 
     factory.__name__ = factory.__qualname__ = func_name
     factory.__module__ = __name__
-    preprocessing = TORCHVISION_VIDEO if key in _TORCHVISION_WEIGHTED else PAPER_VIDEO
+    preprocessing = TORCHVISION_VIDEO if key in _TORCHVISION_WEIGHTED else VIDEO_RESNET_PAPER
     factory.__doc__ = common.BASE_DOCSTRING.format(
         title=title,
         paper=_PAPER,

@@ -1,4 +1,4 @@
-"""Knee-point stopping (Qiu et al., seed 002, section 3.3).
+"""Knee-point stopping ("Optimization Planning for 3D ConvNets", section 3.3).
 
 After every epoch the validation curve is fitted by the unimodal
 

@@ -1,4 +1,4 @@
-"""Optimization planning (Qiu et al., seed 002, section 3).
+"""Optimization planning ("Optimization Planning for 3D ConvNets", ICML 2021, section 3).
 
 A training *state* fixes the sampling strategy, the clip length and the learning
 rate. A *transition* `S_i -> S_j` fine-tunes the best model of `S_i` with the
@@ -462,7 +462,7 @@ def define_flags(flag_values) -> None:
     flags.DEFINE_bool(
         "plan",
         False,
-        "Plan the training path (seed 002) instead of one schedule.",
+        "Plan the training path (Optimization Planning for 3D ConvNets) instead of one schedule.",
         flag_values=flag_values,
     )
     for field in dataclasses.fields(PlanConfig):

@@ -26,7 +26,8 @@ from kvid import export as export_lib
 from kvid import preprocessing as preprocessing_lib
 from kvid.data import synthetic
 from kvid.io import atomic
-from kvid.models import files as model_files
+from kvid.io.class_names import write_class_names
+from kvid.layers import set_model_preprocessing
 from kvid.models import get_model, get_preprocessing
 from kvid.preprocessing import Preprocessing
 from kvid.training import budget as budget_lib
@@ -405,7 +406,7 @@ def build_model(config: TrainConfig, num_classes: int, preprocessing: Preprocess
             net.outputs[0]
         )
         net = keras.Model(net.input, outputs, name=net.name)
-    preprocessing_lib.set_model_preprocessing(net, preprocessing)
+    set_model_preprocessing(net, preprocessing)
     if config.freeze_batch_norm:
         freeze_batch_norm_except_first(net)
     return net
@@ -706,9 +707,7 @@ def train(
     run_callbacks = make_callbacks(config, distribution, callbacks)
     history = fit(net, train_data, validation, config, run_callbacks, distribution, epoch_steps)
     is_chief = strategy_lib.is_chief(distribution)
-    model_files.write_class_names(
-        callbacks_lib.worker_dir(config.work_dir, distribution), class_names
-    )
+    write_class_names(callbacks_lib.worker_dir(config.work_dir, distribution), class_names)
     accuracy, reversed_accuracy = evaluate_run(net, views, config)
     export_path = export_run(net, config, class_names, preprocessing) if is_chief else None
     return TrainResult(

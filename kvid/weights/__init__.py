@@ -11,6 +11,7 @@ from kvid.weights.loading import (
     load_weights,
     load_weights_file,
 )
+from kvid.weights.published import kinetics400_categories
 from kvid.weights.registry import (
     Metric,
     WeightFile,
@@ -34,6 +35,7 @@ __all__ = [
     "convert_named_weights",
     "fetch_weights",
     "get_weights_spec",
+    "kinetics400_categories",
     "list_weights",
     "load_torch_state_dict",
     "load_weights",

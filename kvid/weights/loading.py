@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -126,16 +127,15 @@ def converted_path(spec: WeightSpec) -> str:
     return os.path.join(weights_dir(spec), f"{spec.cache_name}.weights.h5")
 
 
-def _full_model(spec: WeightSpec) -> keras.Model:
-    from kvid.models.registry import get_spec  # models import this module
-
-    return get_spec(spec.model).build(
-        weights=None, include_top=True, classes=spec.classes, **spec.model_kwargs
-    )
-
-
-def convert_named_weights(spec: WeightSpec, *, progress: bool = True) -> str:
+def convert_named_weights(
+    spec: WeightSpec, full_model: Callable[[], keras.Model], *, progress: bool = True
+) -> str:
     """Fetches `spec`'s files and converts them to a cached `.weights.h5` (once).
+
+    Args:
+        spec: the weight set.
+        full_model: builds `spec.model` with its classifier, without weights.
+        progress: show a progress bar while downloading.
 
     Returns:
         The path of the converted `.weights.h5` of the full model.
@@ -145,7 +145,7 @@ def convert_named_weights(spec: WeightSpec, *, progress: bool = True) -> str:
         return target
     source = fetch_weights(spec, progress=progress)
     state, _ = conversion.read_reference_state_dict(source, spec.model)
-    model = _full_model(spec)
+    model = full_model()
     load_torch_state_dict(model, state, ignore=conversion.EXTRA_MODULES.get(spec.model, ()))
     # Keras only writes names ending in `.weights.h5`.
     with atomic.atomic_path(target, keep_extension=True) as temporary:
@@ -209,6 +209,7 @@ def load_weights(
     include_top: bool = True,
     classes: int | None = None,
     head_layers=(),
+    full_model: Callable[[], keras.Model] | None = None,
 ) -> None:
     """Loads `weights` (a file path or a registered name) into `model`.
 
@@ -221,6 +222,8 @@ def load_weights(
             weights' classifier entries (`head_layers`) are ignored.
         classes: the model's classifier width, checked against named weights.
         head_layers: the names of the classifier layers.
+        full_model: for a named set, builds the model with the set's
+            classifier and no weights (the factory, called by `kvid.models`).
 
     Raises:
         ValueError: for an unknown name, a missing file, a hash or shape mismatch.
@@ -239,11 +242,13 @@ def load_weights(
             raise ValueError(
                 f"Weights {weights!r} expect 3 input channels. Received: input channels={channels}"
             )
-        cached = convert_named_weights(spec)
+        if full_model is None:
+            raise ValueError(f"Named weights {weights!r} need `full_model` to convert them into.")
+        cached = convert_named_weights(spec, full_model)
         if include_top:
             model.load_weights(cached)
         else:
-            full = _full_model(spec)
+            full = full_model()
             full.load_weights(cached)
             copy_weights(full, model)
         return
@@ -261,38 +266,32 @@ def load_weights(
 
 
 def convert_checkpoint(
-    model_name: str,
+    model: keras.Model,
     source: str | os.PathLike,
     output: str | os.PathLike,
     *,
-    classes: int = 400,
+    model_name: str,
     reference: str | os.PathLike | None = None,
-    **model_kwargs,
 ) -> tuple[list[tuple[str, str, str]], float | None]:
     """Converts a checkpoint in any supported format to a Keras `.weights.h5`.
 
     Args:
-        model_name: the registry key the weights are for, e.g. `"i3d"`.
+        model: the model the checkpoint is for, built without weights, its
+            classifier as wide as the checkpoint's and without activation.
         source: a `.pth`/`.pt`, `.npz`, TF checkpoint prefix or numpy pickle.
         output: the `.weights.h5` to write (written to a temporary name, then renamed).
-        classes: the classifier width of the checkpoint.
+        model_name: the model's registry key, e.g. `"i3d"`.
         reference: optional `.npz` with `inputs` (clips, channels last, already
             preprocessed) and the reference's `logits` for them.
-        **model_kwargs: other factory arguments (e.g. `space_to_depth=True`).
 
     Returns:
         `(rows, max_difference)`: `(file entry, reference name, model variable)`
         for every converted entry, and the largest absolute difference from
         the reference logits (`None` without `reference`).
     """
-    from kvid.models.registry import get_model  # models import this module
-
     output = os.fspath(output)
     if not output.endswith(".weights.h5"):
         raise ValueError(f"`output` must end in `.weights.h5`. Received: output={output!r}")
-    model = get_model(
-        model_name, weights=None, classes=classes, classifier_activation=None, **model_kwargs
-    )
     state, sources = conversion.read_reference_state_dict(source, model_name)
     loaded = load_torch_state_dict(
         model, state, ignore=conversion.EXTRA_MODULES.get(model_name, ())

@@ -8,10 +8,10 @@ ResNets score ~10 points more top-1 video-level (5 clips) than clip-level.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
-from kvid.models.registry import TORCHVISION_MEAN, TORCHVISION_STD, TORCHVISION_VIDEO
-from kvid.preprocessing import Preprocessing
+from kvid.conventions import DEEPMIND_I3D, TORCHVISION_S3D, TORCHVISION_VIDEO
 from kvid.weights.registry import KINETICS_400, Metric, WeightFile, WeightSpec, register_weights
 
 K400_VAL = "Kinetics-400 validation"
@@ -19,31 +19,21 @@ TORCHVISION_SOURCE = "torchvision (pytorch/vision), trained with its video class
 TORCHVISION_LICENCE = "BSD-3-Clause (torchvision)"
 TORCHVISION_DOCS = "torchvision model documentation (`{}` KINETICS400_V1)"
 TORCHVISION_VIDEO_LEVEL = "video-level: 5 clips x 1 centre crop, 16 frames at 15 fps"
-SEED_004 = "torchvision model card (Papers with Code), clip-level"
-I3D_PREPROCESSING = Preprocessing(
-    num_frames=64, crop_size=224, resize=256, pixel_range=(-1.0, 1.0), fps=25.0
-)
-S3D_PREPROCESSING = Preprocessing(
-    num_frames=128,
-    crop_size=224,
-    resize=(256, 256),
-    mean=TORCHVISION_MEAN,
-    std=TORCHVISION_STD,
-    fps=15.0,
-)
+TORCHVISION_CARD = "torchvision model card (Papers with Code), clip-level"
 DEEPMIND_RAW = (
     "https://raw.githubusercontent.com/deepmind/kinetics-i3d/master/data/checkpoints/rgb_imagenet/"
 )
 
 
+@functools.cache
 def kinetics400_categories() -> tuple[str, ...]:
     """The 400 Kinetics class names in output order (DeepMind's `label_map.txt`)."""
-    text = resources.files("kvid.models").joinpath("kinetics400_labels.txt").read_text()
+    text = resources.files("kvid.weights").joinpath("kinetics400_labels.txt").read_text()
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _torchvision_resnet(model, url, sha256, clip, video):
-    """A torchvision Kinetics-400 ResNet: clip-level (seed 004) and video-level metrics."""
+    """A torchvision Kinetics-400 ResNet: clip-level (its model card) and video-level metrics."""
     return WeightSpec(
         model=model,
         name=KINETICS_400,
@@ -52,7 +42,7 @@ def _torchvision_resnet(model, url, sha256, clip, video):
         categories=kinetics400_categories(),
         preprocessing=TORCHVISION_VIDEO,
         metrics=(
-            Metric(K400_VAL, *clip, "clip-level: 1 clip x 1 crop, 16 frames", SEED_004),
+            Metric(K400_VAL, *clip, "clip-level: 1 clip x 1 crop, 16 frames", TORCHVISION_CARD),
             Metric(K400_VAL, *video, TORCHVISION_VIDEO_LEVEL, TORCHVISION_DOCS.format(model)),
         ),
         source=TORCHVISION_SOURCE,
@@ -94,7 +84,7 @@ PUBLISHED = (
         ),
         classes=400,
         categories=kinetics400_categories(),
-        preprocessing=S3D_PREPROCESSING,
+        preprocessing=TORCHVISION_S3D,
         metrics=(
             Metric(
                 K400_VAL,
@@ -124,7 +114,7 @@ PUBLISHED = (
         ),
         classes=400,
         categories=kinetics400_categories(),
-        preprocessing=I3D_PREPROCESSING,
+        preprocessing=DEEPMIND_I3D,
         metrics=(
             Metric(
                 "Kinetics-400 test",

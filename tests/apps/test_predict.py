@@ -8,8 +8,7 @@ import pytest
 
 import kvid
 from kvid.data import synthetic
-from kvid.io import write_video
-from kvid.models import files as model_files
+from kvid.io import write_class_names, write_video
 from tests.apps import run_app
 
 
@@ -19,7 +18,7 @@ def model_path(tmp_path_factory):
     keras.utils.set_random_seed(0)
     model = kvid.R3D18(alpha=0.0625, classes=len(synthetic.CLASS_NAMES), input_shape=(4, 32, 32, 3))
     model.save(folder / "best.keras")
-    model_files.write_class_names(str(folder), synthetic.CLASS_NAMES)
+    write_class_names(str(folder), synthetic.CLASS_NAMES)
     return folder / "best.keras"
 
 

@@ -32,7 +32,7 @@ def test_conversion_writes_model_garden_sequence_examples(records):
         "videos-00000-of-00002.tfrecord",
         "videos-00001-of-00002.tfrecord",
     ]
-    assert tfrecord.read_class_names(os.path.join(output, "*.tfrecord")) == ["a", "b"]
+    assert tfrecord.shard_class_names(os.path.join(output, "*.tfrecord")) == ["a", "b"]
     seen = {}
     for shard in summary.shards:
         for raw in tf.data.TFRecordDataset(shard):

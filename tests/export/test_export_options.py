@@ -1,5 +1,7 @@
 """How `export_saved_model` finds preprocessing, probabilities, class names and versions."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -32,7 +34,7 @@ def test_softmax_model_is_not_softmaxed_twice_and_gets_kinetics_names(tmp_path):
         result["top_k_indices"].numpy(),
         result["top_k_scores"].numpy(),
         expected,
-        kvid.models.kinetics400_labels(),
+        kvid.weights.kinetics400_categories(),
         result["top_k_classes"].numpy(),
     )
     assert result["top_k_indices"].shape == (1, kvid.export.saved_model.DEFAULT_TOP_K)
@@ -43,15 +45,19 @@ def test_user_head_on_a_kvid_backbone_finds_the_backbone_preprocessing(tmp_path)
     inputs = keras.Input((None, None, None, 3))
     outputs = keras.layers.Dense(3, activation="softmax")(backbone(inputs))
     model = keras.Model(inputs, outputs, name="my_classifier")
-    preprocessing = kvid.export.resolve_preprocessing(model, None)
+    preprocessing = kvid.models.model_convention(model)
     assert preprocessing == kvid.models.get_preprocessing("r3d_18")
     frames = synthetic_clip(np.random.default_rng(2), 2, 40, 60)[None]
     expected = model.predict(reference_inputs(frames, preprocessing), verbose=0)
 
     result = serve(kvid.export.export_saved_model(model, tmp_path / "m"), frames)
 
-    # 3 classes without names: top-3, and no top_k_classes output.
-    assert sorted(result) == ["probabilities", "top_k_indices", "top_k_scores"]
+    # 3 classes without names: top-3, named by index.
+    assert sorted(result) == ["probabilities", "top_k_classes", "top_k_indices", "top_k_scores"]
+    names = result["top_k_classes"].numpy().astype(str)
+    np.testing.assert_array_equal(
+        names, np.char.add("class_", result["top_k_indices"].numpy().astype(str))
+    )
     assert np.abs(result["probabilities"].numpy() - expected).max() <= TOLERANCE
     assert_top_k(result["top_k_indices"].numpy(), result["top_k_scores"].numpy(), expected)
 
@@ -72,10 +78,11 @@ def test_fine_tuned_backbone_keeps_its_preprocessing_through_fit_save_and_export
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     r3d = kvid.models.get_preprocessing("r3d_18")
-    assert kvid.preprocessing.model_preprocessing(loaded) == r3d
-    # r3d_18's crop is 112: a model built at 32 pixels records the convention at its size.
-    small = kvid.preprocessing.rescaled(r3d, 32)
-    kvid.preprocessing.set_model_preprocessing(loaded, small)
+    assert kvid.layers.model_preprocessing(loaded) == r3d
+    # r3d_18's crop is 112: the export fits the convention to the model's 32 pixels, as the
+    # datasets do for image_size=(32, 32), without being told.
+    small = dataclasses.replace(kvid.preprocessing.rescaled(r3d, 32), num_frames=4)
+    assert kvid.models.model_convention(loaded) == small
     frames = synthetic_clip(np.random.default_rng(3), 4, 36, 48)[None]
     result = serve(kvid.export.export_saved_model(loaded, tmp_path / "m"), frames)
     expected = loaded.predict(reference_inputs(frames, small), verbose=0)
@@ -86,9 +93,9 @@ def test_unknown_model_asks_for_preprocessing():
     inputs = keras.Input((None, None, None, 3))
     x = keras.layers.GlobalAveragePooling3D()(inputs)
     model = keras.Model(inputs, keras.layers.Dense(2)(x), name="mine")
-    with pytest.raises(ValueError, match=r"Pass `preprocessing=`.*model.name='mine'"):
-        kvid.export.resolve_preprocessing(model, None)
-    assert kvid.export.resolve_preprocessing(model, "mc3_18") == (
+    with pytest.raises(ValueError, match=r"model 'mine' expects.*Pass `preprocessing=`"):
+        kvid.export.export_saved_model(model, "unused")
+    assert kvid.models.model_convention(model, "mc3_18") == (
         kvid.models.get_preprocessing("mc3_18")
     )
 

@@ -143,7 +143,7 @@ def test_grpc_example_predicts_through_a_prediction_service(export):
     expected = expected_probabilities(model, clip[np.newaxis])[0]
     assert np.abs(namespace["probabilities"] - expected).max() <= TOLERANCE
     # The named classes are the most probable ones (near-ties may come in any order).
-    index = {name: i for i, name in enumerate(kvid.models.kinetics400_labels())}
+    index = {name: i for i, name in enumerate(kvid.weights.kinetics400_categories())}
     named = expected[[index[name] for name in namespace["top_classes"].astype(str)]]
     best = -np.sort(-expected)[: kvid.export.saved_model.DEFAULT_TOP_K]
     np.testing.assert_allclose(named, best, atol=TOLERANCE)

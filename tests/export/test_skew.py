@@ -91,7 +91,7 @@ def test_evaluate_probabilities_are_the_saved_models(videos, tmp_path):
     model = spec.build(
         **spec.test_kwargs, classes=2, input_shape=(NUM_FRAMES, *convention.crop_shape, 3)
     )
-    preprocessing.set_model_preprocessing(model, convention)
+    kvid.layers.set_model_preprocessing(model, convention)
     model_path = tmp_path / "model.keras"
     model.save(model_path)
     result = evaluation.evaluate_directory(str(model_path), str(videos), num_clips=2, batch_size=3)

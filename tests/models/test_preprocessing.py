@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import kvid
-from kvid.models import Preprocessing, kinetics400_labels
+from kvid import Preprocessing
+from kvid.weights import kinetics400_categories as kinetics400_labels
 
 
 def test_torchvision_convention_scales_then_normalises():
@@ -54,4 +55,4 @@ def test_decode_predictions_needs_names_for_every_class():
 def test_every_model_records_its_convention(key):
     spec = kvid.models.get_spec(key)
     model = spec.build(**spec.test_kwargs)
-    assert kvid.preprocessing.model_preprocessing(model) == spec.preprocessing
+    assert kvid.layers.model_preprocessing(model) == spec.preprocessing

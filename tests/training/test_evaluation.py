@@ -1,3 +1,5 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -120,18 +122,17 @@ def test_evaluate_directory_scores_every_view_of_every_video(tmp_path):
     model_path = tmp_path / "model.keras"
     model.save(model_path)
     # The model records no convention and is not a registry model: name one at its size.
-    with pytest.raises(ValueError, match="pass a registry key"):
+    with pytest.raises(ValueError, match="Pass `preprocessing=` a registry key"):
         evaluation.evaluate_directory(str(model_path), str(tmp_path))
-    preprocessing.register_preprocessing(
-        "test_evaluation_16px", preprocessing.Preprocessing(num_frames=4, crop_size=16, resize=16)
-    )
+    # A registry key's convention, fitted to the model's 4 frames of 16 pixels.
     result = evaluation.evaluate_directory(
-        str(model_path), str(tmp_path), model_name="test_evaluation_16px", num_clips=3, batch_size=4
+        str(model_path), str(tmp_path), model_name="r3d_18", num_clips=3, batch_size=4
     )
     assert (result.num_clips, result.num_videos) == (6, 2)
     assert result.class_names == ("a", "b")
     # Each video's score: the mean of the model's probabilities on its 3 evenly spaced clips.
-    convention = preprocessing.get_preprocessing("test_evaluation_16px")
+    convention = preprocessing.rescaled(kvid.models.get_preprocessing("r3d_18"), 16)
+    convention = dataclasses.replace(convention, num_frames=4)
     expected = []
     for name in ("a", "b"):
         frames = kvid.io.read_video(str(tmp_path / name / "v.mp4"))

@@ -57,7 +57,7 @@ def test_train_with_every_option_then_export(tiny_data_dir, tmp_path):
     parity.assert_close_to_scale(centered_logits(probs), centered_logits(expected), 1e-5)
     # The convention travels in the saved model too.
     best = keras.saving.load_model(work_dir / callbacks.BEST_MODEL, safe_mode=True)
-    assert preprocessing.model_preprocessing(best) == result.preprocessing
+    assert kvid.layers.model_preprocessing(best) == result.preprocessing
 
 
 def centered_logits(probabilities):

@@ -8,7 +8,7 @@ import pytest
 import kvid
 from kvid.weights import get_weights_spec
 
-LABELS = pathlib.Path(kvid.__file__).parent / "models" / "kinetics400_labels.txt"
+LABELS = pathlib.Path(kvid.__file__).parent / "weights" / "kinetics400_labels.txt"
 TABLE = {
     "r3d_18": ("r3d_18-b3b3357e.pth", "sha256",
                "b3b3357ead25631ec9c57362ff2128a92d0427e01e2cd184951a44380c3f2e9d"),

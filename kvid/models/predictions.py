@@ -1,26 +1,37 @@
-"""keras.applications-style `preprocess_input` and `decode_predictions` for clips.
-
-`preprocess_input` is `kvid.preprocessing.normalize`, the one normalisation of kvid.
-"""
+"""keras.applications-style `decode_predictions` for clips."""
 
 from __future__ import annotations
-
-import functools
-from importlib import resources
 
 import keras
 import numpy as np
 
-from kvid.preprocessing import preprocess_input
-
-__all__ = ["decode_predictions", "kinetics400_labels", "preprocess_input"]
+from kvid.weights import WeightSpec, get_weights_spec, kinetics400_categories
 
 
-@functools.cache
-def kinetics400_labels() -> tuple[str, ...]:
-    """The 400 Kinetics class names, in the order of the models' outputs."""
-    text = resources.files("kvid.models").joinpath("kinetics400_labels.txt").read_text()
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
+def class_names_for(classes: int, class_names=None) -> tuple[str, ...]:
+    """The name of each of a classifier's `classes` outputs: one rule for every path.
+
+    `class_names` when given (one per output), else Kinetics-400's for 400
+    outputs, else `class_0`, `class_1`, ...
+
+    Raises:
+        ValueError: if `class_names` has another length than `classes`.
+
+    Example:
+        >>> kvid.models.class_names_for(2)
+        ('class_0', 'class_1')
+    """
+    if class_names is not None:
+        class_names = tuple(str(name) for name in class_names)
+        if len(class_names) != classes:
+            raise ValueError(
+                f"`class_names` must have one name per class ({classes}). "
+                f"Received: {len(class_names)} class names"
+            )
+        return class_names
+    if classes == 400:
+        return kinetics400_categories()
+    return tuple(f"class_{i}" for i in range(classes))
 
 
 def decode_predictions(preds, top: int = 5, class_names=None, *, weights=None):
@@ -41,15 +52,13 @@ def decode_predictions(preds, top: int = 5, class_names=None, *, weights=None):
         ValueError: if `preds` is not 2D or does not match `class_names`.
     """
     if weights is not None:
-        from kvid.weights import WeightSpec, get_weights_spec
-
         spec = weights if isinstance(weights, WeightSpec) else get_weights_spec(*weights)
         if spec is None or spec.categories is None:
             raise ValueError(f"No categories for weights. Received: weights={weights!r}")
         class_names = spec.categories
     preds = np.asarray(keras.ops.convert_to_numpy(preds))
     if class_names is None and preds.ndim == 2 and preds.shape[1] == 400:
-        class_names = kinetics400_labels()
+        class_names = kinetics400_categories()
     if preds.ndim != 2 or class_names is None or preds.shape[1] != len(class_names):
         raise ValueError(
             "`decode_predictions` expects a batch of shape (samples, classes) with one name per "
