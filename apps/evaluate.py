@@ -4,18 +4,19 @@ from absl import app, flags
 
 from kvid import evaluation, plots
 
+from . import common
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", "runs/train/best.keras", "The `.keras` model file.")
-flags.DEFINE_string("data_dir", None, "Class-per-folder videos (e.g. a validation split).")
 flags.DEFINE_string(
-    "model_name", None, "Registry key of its input convention; unset: the one the model records."
+    "data_dir", None, "Class-per-folder videos (e.g. a validation split).", required=True
 )
+common.define_model_name()
 flags.DEFINE_integer("num_clips", 10, "Clips per video, evenly spaced.")
 flags.DEFINE_enum("num_crops", "1", ["1", "3"], "Spatial crops per clip.")
 flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
 flags.DEFINE_integer("batch_size", 16, "Views per forward pass.")
 flags.DEFINE_string("plot", None, "Also save the confusion matrix and per-class accuracy as a PNG.")
-flags.mark_flag_as_required("data_dir")
 
 
 def main(argv):

@@ -9,8 +9,10 @@ from absl import app, flags
 
 from kvid import inference as prediction
 
+from . import common
+
 FLAGS = flags.FLAGS
-flags.DEFINE_string("video", None, "The video file.")
+flags.DEFINE_string("video", None, "The video file.", required=True)
 flags.DEFINE_string("model_path", "runs/train/best.keras", "The `.keras` model file.")
 flags.DEFINE_string(
     "labels",
@@ -18,9 +20,7 @@ flags.DEFINE_string(
     "Class names, one per line; unset: class_names.txt "
     "next to the model, Kinetics-400 for 400 classes, else indices.",
 )
-flags.DEFINE_string(
-    "model_name", None, "Registry key of its input convention; unset: the model's name."
-)
+common.define_model_name()
 flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
 flags.DEFINE_integer("size", None, "Crop side; unset: the model's input size.")
 flags.DEFINE_integer("stride", None, "Frames between clips; unset: half a clip.")
@@ -31,7 +31,6 @@ flags.DEFINE_string("output", None, "Also save the timeline as this .json or .cs
 flags.DEFINE_string("plot", None, "Also save the timeline as this PNG file.")
 flags.DEFINE_bool("plot_thumbnails", True, "Draw a strip of the video's frames under the plot.")
 flags.DEFINE_bool("progress", True, "Show the progress (seconds and frames done) on stderr.")
-flags.mark_flag_as_required("video")
 
 
 def main(argv):

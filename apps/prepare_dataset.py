@@ -11,13 +11,13 @@ from absl import app, flags
 
 from kvid.data import tfrecord
 
-_INPUT_DIR = flags.DEFINE_string("input_dir", None, "Videos, one subdirectory per class.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where the shards are written.")
-_NUM_SHARDS = flags.DEFINE_integer("num_shards", 8, "Number of TFRecord shards.")
-_SHORT_SIDE = flags.DEFINE_integer("short_side", None, "Resize frames to this short side.")
-_FPS = flags.DEFINE_float("fps", None, "Resample videos to this frame rate.")
-_ON_ERROR = flags.DEFINE_enum("on_error", "skip", ["skip", "raise"], "Unreadable videos.")
-flags.mark_flags_as_required(["input_dir", "output_dir"])
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input_dir", None, "Videos, one subdirectory per class.", required=True)
+flags.DEFINE_string("output_dir", None, "Where the shards are written.", required=True)
+flags.DEFINE_integer("num_shards", 8, "Number of TFRecord shards.")
+flags.DEFINE_integer("short_side", None, "Resize frames to this short side.")
+flags.DEFINE_float("fps", None, "Resample videos to this frame rate.")
+flags.DEFINE_enum("on_error", "skip", ["skip", "raise"], "Unreadable videos.")
 
 
 def main(argv):
@@ -25,14 +25,14 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     summary = tfrecord.convert_directory(
-        _INPUT_DIR.value,
-        _OUTPUT_DIR.value,
-        num_shards=_NUM_SHARDS.value,
-        short_side=_SHORT_SIDE.value,
-        fps=_FPS.value,
-        on_error=_ON_ERROR.value,
+        FLAGS.input_dir,
+        FLAGS.output_dir,
+        num_shards=FLAGS.num_shards,
+        short_side=FLAGS.short_side,
+        fps=FLAGS.fps,
+        on_error=FLAGS.on_error,
     )
-    print(f"Wrote {summary.written} videos to {len(summary.shards)} shards in {_OUTPUT_DIR.value}.")
+    print(f"Wrote {summary.written} videos to {len(summary.shards)} shards in {FLAGS.output_dir}.")
     if summary.skipped:
         print(f"Skipped {len(summary.skipped)} videos:")
         for path, error in summary.skipped:

@@ -3,7 +3,8 @@
 # First, before anything imports TensorFlow: oneDNN's kernels on every x86 CPU.
 from kvid import _onednn
 
-_onednn.configure()
+with _onednn.tensorflow_imported():
+    pass
 
 # Every subpackage, bottom to top (see docs/architecture.md): `kvid.training.train(...)` and
 # the others work after `import kvid`, and every class kvid saves in a `.keras` file (layers,

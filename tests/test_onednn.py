@@ -63,7 +63,19 @@ def test_is_silent_when_tensorflow_came_first_with_onednn_on():
 def test_kvid_and_the_apps_turn_onednn_on_before_tensorflow_loads(first, monkeypatch):
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     done = run_python("-c", f"import {first}; {ONEDNN_STATE}")
-    assert done.stdout.split()[-2:] == ["1", "True"]
+    # On, and the environment left as it was: the variable was set for TensorFlow's import only.
+    assert done.stdout.split()[-2:] == ["None", "True"]
+
+
+def test_tensorflow_imported_restores_the_environment():
+    environ = {}
+    with _onednn.tensorflow_imported(environ) as done:
+        assert done in ("enabled", "already_on", "too_late", "not_x86")
+    assert environ == {}
+    environ = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    with _onednn.tensorflow_imported(environ) as done:
+        assert done == ("user" if X86 else "not_x86")
+    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
 # The suite runs with oneDNN on (tests/conftest.py); the layers' and a model's parity must hold
