@@ -13,7 +13,10 @@ import subprocess
 import sys
 import threading
 
+from tests import kill_in_write
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KILL_HOOK = os.path.join(ROOT, "tests", "kill_hook")
 
 
 def _run(argv, cwd, env, timeout):
@@ -48,6 +51,16 @@ def python(code, env=None, stdin=None):
         text=True,
         start_new_session=True,
     )
+
+
+def kill_in_write_env(request):
+    """The environment of a child that kills itself in the writes `request` names.
+
+    `request` as in `tests/kill_in_write.py` (`"best.keras"`, `"latest.weights.h5@2"`,
+    comma-separated); the hook folder's `sitecustomize` installs it when the child
+    imports `kvid.io.atomic`. For `run_python` and `python`'s `env`.
+    """
+    return {kill_in_write.ENV: request, "PYTHONPATH": os.pathsep.join([KILL_HOOK, ROOT])}
 
 
 def kill(process):

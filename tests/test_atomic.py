@@ -8,21 +8,30 @@ import pytest
 from kvid.io import atomic
 from tests import processes
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The module alone, without kvid's (TensorFlow) imports: a killed writer in a fraction of a second.
-LOAD = f"""
-import importlib.util, sys
-path = {os.path.join(ROOT, "kvid", "io", "atomic.py")!r}
-spec = importlib.util.spec_from_file_location("atomic", path)
-atomic = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(atomic)
+ROOT = processes.ROOT
+# The module alone, without kvid's (TensorFlow) imports, and the kill hook installed in it
+# directly: a killed writer in a fraction of a second.
+LOAD = """
+import importlib.util
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+atomic = load("atomic", {atomic!r})
+load("kill_in_write", {hook!r}).install(atomic, {request!r})
 """
 
 
-def _run(code, env):
+def _run(code, request=None, env=None):
+    """Runs `python -c code`, after LOAD of the kill hook for `request` unless it is `None`."""
+    if request is not None:
+        atomic_path = os.path.join(ROOT, "kvid", "io", "atomic.py")
+        hook = os.path.join(ROOT, "tests", "kill_in_write.py")
+        code = LOAD.format(atomic=atomic_path, hook=hook, request=request) + code
     return subprocess.run(
-        [sys.executable, "-c", LOAD + code],
-        env={**os.environ, **env},
+        [sys.executable, "-c", code],
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
@@ -80,7 +89,7 @@ for text in ("first", "second" * 100):
         f.write(text)
     print("wrote", text[:6], flush=True)
 """
-    run = _run(code, {atomic.KILL_ENV: "other.txt,latest.weights.h5@2"})
+    run = _run(code, "other.txt,latest.weights.h5@2")
     assert run.returncode == -signal.SIGKILL, run.stderr
     assert run.stdout == "wrote first\n" and path.read_text() == "first"
     (leftover,) = _partials(tmp_path)
@@ -104,18 +113,46 @@ with open({str(tmp_path / "log.csv")!r}, "a") as log:
             f.write("graph")
     atomic.append_text(log, "1,0.125\\r\\n")
 """
-    run = _run(code, {atomic.KILL_ENV: "1"})
+    run = _run(code, "1")
     assert run.returncode == -signal.SIGKILL, run.stderr
     assert not (tmp_path / "1").exists()
     (leftover,) = _partials(tmp_path)
     assert os.listdir(tmp_path / leftover) == ["saved_model.pb"]
     assert (tmp_path / leftover / "saved_model.pb").read_text() == "gr"
     # Again, killed in the third append, after the folder was published.
-    run = _run(code, {atomic.KILL_ENV: "log.csv@3"})
+    run = _run(code, "log.csv@3")
     assert run.returncode == -signal.SIGKILL, run.stderr
     assert os.listdir(tmp_path / "1") == ["saved_model.pb"] and _partials(tmp_path) == []
     with open(tmp_path / "log.csv", newline="") as f:
         assert f.read() == "epoch,loss\r\n0,0.25\r\nepoch,loss\r\n0,0.25\r\n1,0."
+
+
+def test_the_kill_hook_installs_itself_when_a_child_imports_the_module(tmp_path):
+    # The hook folder's sitecustomize that tests.processes.kill_in_write_env arms, with stand-ins
+    # for the kvid and kvid.io packages (theirs import TensorFlow): the module is patched as it is
+    # imported, and the hook imported nothing of kvid, TensorFlow or Keras before.
+    path = tmp_path / "names.txt"
+    code = f"""
+import os, sys, types
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("kvid", "tensorflow", "keras")))
+for name in ("kvid", "kvid.io"):
+    package = types.ModuleType(name)
+    package.__path__ = [os.path.join({ROOT!r}, *name.split("."))]
+    sys.modules[name] = package
+from kvid.io import atomic
+for text in ("new", "newer"):
+    with atomic.atomic_file({str(path)!r}) as f:
+        f.write(text)
+    print("wrote", text, flush=True)
+"""
+    run = _run(code, env=processes.kill_in_write_env("names.txt@2"))
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    assert run.stdout == "[]\nwrote new\n" and path.read_text() == "new"
+    (leftover,) = _partials(tmp_path)
+    assert (tmp_path / leftover).read_text() == "ne"
+    # Without the variable the hook folder changes nothing.
+    run = _run(code, env=processes.kill_in_write_env(""))
+    assert run.returncode == 0 and path.read_text() == "newer", run.stderr
 
 
 def test_leftovers_of_live_writers_and_other_hosts_are_kept(tmp_path):

@@ -9,33 +9,23 @@ Temporary names start with `.partial-` and record the writing process, so
 the next write to the same folder removes the leftovers of dead writers
 without touching those of a live one.
 
-A test-only hook makes the kill deterministic: with
-`KVID_TEST_KILL_IN_WRITE="best.keras"` (or `"latest.weights.h5@2"` for the
-second such write) the process cuts the temporary file (or every file of a
-temporary folder) to half its size and kills itself with SIGKILL right
-before the rename, as a kill in the middle of the write would leave it.
-
 This module imports nothing of kvid.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import hashlib
 import os
 import secrets
 import shutil
-import signal
 import socket
 from collections.abc import Iterator
 
 PARTIAL_PREFIX = ".partial-"
 _SUFFIX = ".partial"
-KILL_ENV = "KVID_TEST_KILL_IN_WRITE"
 
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
-_writes = collections.Counter()
 
 
 def is_partial(name: str) -> bool:
@@ -111,33 +101,6 @@ def remove_leftovers(directory: str | os.PathLike, name: str | None = None) -> l
     return removed
 
 
-def _kill_requested(path: str) -> bool:
-    """The test-only hook: whether this write of `path` is the one to be killed."""
-    request = os.environ.get(KILL_ENV)
-    if not request:
-        return False
-    name = os.path.basename(path)
-    _writes[name] += 1
-    for item in request.split(","):
-        target, _, count = item.strip().partition("@")
-        if target == name and _writes[name] == int(count or 1):
-            return True
-    return False
-
-
-def _die():
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _tear(path: str):
-    """Cuts a file, or every file under a folder, to half its size."""
-    files = [path]
-    if os.path.isdir(path):
-        files = [os.path.join(root, f) for root, _, names in os.walk(path) for f in names]
-    for file in files:
-        os.truncate(file, os.path.getsize(file) // 2)
-
-
 def fsync(path: str | os.PathLike):
     """Flushes a file (or every file under a folder, and the folder) to the disk."""
     if _is_remote(os.fspath(path)):
@@ -154,9 +117,6 @@ def fsync(path: str | os.PathLike):
 
 
 def _commit(temporary: str, path: str, *, folder: bool, durable: bool):
-    if _kill_requested(path):
-        _tear(temporary)
-        _die()
     if durable:
         fsync(temporary)
     if folder:
@@ -267,12 +227,8 @@ def append_text(file, text: str, *, durable: bool = True):
 
     An append is not atomic: a kill can leave the start of `text` at the end
     of the file, which readers of logs written this way must drop (a line
-    without its line end). The test-only hook kills after half of `text`.
+    without its line end).
     """
-    if _kill_requested(file.name):
-        file.write(text[: len(text) // 2])
-        file.flush()
-        _die()
     file.write(text)
     file.flush()
     if durable:

@@ -126,9 +126,8 @@ def test_a_conversion_killed_part_way_leaves_no_shard_and_hidden_files_are_not_v
         f"tfrecord.convert_directory({video_dir!r}, {str(output)!r}, num_shards=2, verbose=False)"
     )
     # Killed after the shards' records were written, as the first of them was being renamed.
-    run = processes.run_python(
-        "-c", code, env={atomic.KILL_ENV: "videos-00001-of-00002.tfrecord"}, check=False
-    )
+    env = processes.kill_in_write_env("videos-00001-of-00002.tfrecord")
+    run = processes.run_python("-c", code, env=env, check=False)
     assert run.returncode == -signal.SIGKILL, run.stderr[-3000:]
     assert tf.io.gfile.glob(str(output / "*.tfrecord")) == []
     assert len([name for name in os.listdir(output) if atomic.is_partial(name)]) == 2

@@ -32,7 +32,7 @@ def _export(export_dir, count, kill_in_write=None, kill_after=None, timeout=240)
     With `kill_after`, the process is killed that many seconds after its first
     export was printed.
     """
-    env = {atomic.KILL_ENV: kill_in_write} if kill_in_write else {}
+    env = processes.kill_in_write_env(kill_in_write) if kill_in_write else {}
     process = processes.python(EXPORT.format(count=count, export_dir=str(export_dir)), env=env)
     first = ""
     if kill_after is not None:

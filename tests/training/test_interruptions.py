@@ -1,8 +1,9 @@
 """Torture test: a training run killed with SIGKILL again and again, restarted until it finishes.
 
-Kills land inside each kind of save (the `KVID_TEST_KILL_IN_WRITE` hook of
-`kvid.io.atomic` cuts the file being written and kills the process), at seeded
-random moments, and once the latest backup is torn on disk. The run is a
+Kills land inside each kind of save (`tests/kill_in_write.py`, armed in the
+child by `processes.kill_in_write_env`, cuts the file being written and kills
+the process), at seeded random moments, and once the latest backup is torn on
+disk. The run is a
 tiny dense model on random numbers with the real callbacks. Each process
 imports TensorFlow, then waits for its turn: the next restart starts up while
 the current one trains, as a supervisor with a warm spare would.
@@ -68,7 +69,7 @@ class Run:
             best=os.path.join(work, callbacks.BEST_MODEL),
         )
         self.kill_in_write = kill_in_write
-        env = {atomic.KILL_ENV: kill_in_write} if kill_in_write else {}
+        env = processes.kill_in_write_env(kill_in_write) if kill_in_write else {}
         self.process = processes.python(code, env=env, stdin=subprocess.PIPE)
 
     def begin(self):
