@@ -17,6 +17,7 @@ flags.DEFINE_enum("num_crops", "1", ["1", "3"], "Spatial crops per clip.")
 flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
 flags.DEFINE_integer("batch_size", 16, "Views per forward pass.")
 flags.DEFINE_string("plot", None, "Also save the confusion matrix and per-class accuracy as a PNG.")
+flags.DEFINE_bool("progress", True, "Show a progress bar (views done) on stderr.")
 
 
 def main(argv):
@@ -31,6 +32,7 @@ def main(argv):
         num_clips=FLAGS.num_clips,
         num_crops=int(FLAGS.num_crops),
         batch_size=FLAGS.batch_size,
+        progress=FLAGS.progress,
     )
     print(evaluation.summary(result))
     if FLAGS.plot:

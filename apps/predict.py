@@ -30,7 +30,7 @@ flags.DEFINE_integer("batch_size", 8, "Clips per forward pass.")
 flags.DEFINE_string("output", None, "Also save the timeline as this .json or .csv file.")
 flags.DEFINE_string("plot", None, "Also save the timeline as this PNG file.")
 flags.DEFINE_bool("plot_thumbnails", True, "Draw a strip of the video's frames under the plot.")
-flags.DEFINE_bool("progress", True, "Show the progress (seconds and frames done) on stderr.")
+flags.DEFINE_bool("progress", True, "Show a progress bar (frames done) on stderr.")
 
 
 def main(argv):

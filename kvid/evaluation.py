@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from kvid import data
 from kvid.io.class_names import class_names_beside
+from kvid.io.progress import progress_bar
 from kvid.models import load_model, model_convention
 
 
@@ -85,17 +86,32 @@ def score(probs, labels, video_ids, num_classes: int | None = None) -> Evaluatio
     )
 
 
-def predict_views(model: keras.Model, dataset: tf.data.Dataset, *, from_logits: bool = False):
+def predict_views(
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    *,
+    from_logits: bool = False,
+    progress: bool = False,
+    num_views: int | None = None,
+):
     """Runs `model` over `(views, labels, video_ids)` batches.
 
     The model is called directly, not through a distribution strategy: a
     strategy splits each batch over its replicas and returns padded results
     for batches that do not split evenly.
 
+    Args:
+        model: the classifier.
+        dataset: `(views, labels, video_ids)` batches.
+        from_logits: the model outputs logits (softmaxed here).
+        progress: show a progress bar (`kvid.io.progress`) on stderr, in views.
+        num_views: the views `dataset` holds, the bar's length (`None`: unknown).
+
     Returns:
         `(probs, labels, video_ids)` as numpy arrays, one row per view.
     """
     forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    bar = progress_bar(num_views, "view", enabled=progress)
     probs, labels, ids = [], [], []
     for views, batch_labels, batch_ids in dataset:
         out = forward(views).numpy().astype(np.float64)
@@ -105,14 +121,26 @@ def predict_views(model: keras.Model, dataset: tf.data.Dataset, *, from_logits: 
         probs.append(out)
         labels.append(np.asarray(batch_labels))
         ids.append(np.asarray(batch_ids))
+        bar.add(len(out))
+    bar.finish()
     return np.concatenate(probs), np.concatenate(labels), np.concatenate(ids)
 
 
 def evaluate(
-    model: keras.Model, dataset: tf.data.Dataset, *, from_logits: bool = False
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    *,
+    from_logits: bool = False,
+    progress: bool = False,
+    num_views: int | None = None,
 ) -> EvaluationResult:
-    """Clip and video top-1/top-5 of `model` on `(views, labels, video_ids)` batches."""
-    probs, labels, ids = predict_views(model, dataset, from_logits=from_logits)
+    """Clip and video top-1/top-5 of `model` on `(views, labels, video_ids)` batches.
+
+    `progress` and `num_views` are `predict_views`'.
+    """
+    probs, labels, ids = predict_views(
+        model, dataset, from_logits=from_logits, progress=progress, num_views=num_views
+    )
     return score(probs, labels, ids, num_classes=probs.shape[1])
 
 
@@ -146,6 +174,7 @@ def evaluate_directory(
     num_clips: int = 10,
     num_crops: int = 1,
     batch_size: int = 16,
+    progress: bool = False,
 ) -> EvaluationResult:
     """Evaluates the `.keras` model at `model_path` on a class-per-folder `directory`.
 
@@ -164,6 +193,7 @@ def evaluate_directory(
         num_clips: clips per video, evenly spaced.
         num_crops: 1 or 3 spatial crops per clip.
         batch_size: views per forward pass.
+        progress: show a progress bar (`kvid.io.progress`) on stderr, in views.
     """
     model = load_model(model_path)
     convention = model_convention(model, model_name, num_frames=num_frames)
@@ -176,7 +206,12 @@ def evaluate_directory(
         num_frames=convention.num_frames,
         model=convention,
     )
-    result = evaluate(model, view_batches(dataset, batch_size))
+    result = evaluate(
+        model,
+        view_batches(dataset, batch_size),
+        progress=progress,
+        num_views=len(dataset.file_paths) * num_clips * num_crops,
+    )
     return dataclasses.replace(result, class_names=tuple(dataset.class_names))
 
 

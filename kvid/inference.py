@@ -19,8 +19,6 @@ import dataclasses
 import io
 import json
 import os
-import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 
 import keras
@@ -31,6 +29,7 @@ from kvid import plots
 from kvid import preprocessing as preprocessing_lib
 from kvid.io import atomic, decode, stream
 from kvid.io.class_names import class_names_beside, read_class_names
+from kvid.io.progress import progress_bar
 from kvid.models import class_names_for, load_model, model_convention
 
 # Pixels resized in one call: one TF call per small frame costs more than its resize,
@@ -268,43 +267,6 @@ def sliding_clips(
         yield emit()
 
 
-class _Progress:
-    """One status line on stderr: seconds and frames of the video processed, and the speed."""
-
-    def __init__(self, name: str, duration: float, enabled: bool, stream_=None):
-        self.name = name
-        self.duration = duration
-        self.enabled = enabled
-        self.out = stream_ or sys.stderr
-        self.tty = getattr(self.out, "isatty", lambda: False)()
-        self.begin = time.perf_counter()
-        self.shown = -1.0
-        self.last_step = -1
-
-    def update(self, seconds: float, frames: int, done: bool = False):
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.begin
-        # A terminal gets a redrawn line twice a second; a log gets one line per 10%.
-        if self.tty:
-            if not done and elapsed - self.shown < 0.5:
-                return
-        else:
-            step = int(10 * seconds / self.duration) if self.duration > 0 else 0
-            if not done and step == self.last_step:
-                return
-            self.last_step = step
-        self.shown = elapsed
-        total = f"/{self.duration:.1f}" if self.duration > 0 else ""
-        line = (
-            f"{self.name}: {seconds:.1f}{total} s of video, {frames} frames in {elapsed:.1f} s "
-            f"({frames / max(elapsed, 1e-9):.1f} frames/s)"
-        )
-        end = "\n" if done or not self.tty else ""
-        self.out.write(("\r" if self.tty else "") + line + end)
-        self.out.flush()
-
-
 def _forward(model: keras.Model):
     """The model's inference call: a traced function on TensorFlow, the plain call elsewhere."""
     if keras.backend.backend() == "tensorflow":
@@ -357,7 +319,8 @@ def predict_video(
         transform_threads: threads resizing frames while others decode and
             the model runs (a 1080p frame costs ~30 ms of CPU to resize,
             several times its decoding).
-        progress: show a progress line on stderr.
+        progress: show a progress bar on stderr (`kvid.io.progress`), in frames
+            read, advancing with each batch of clips.
 
     Returns:
         A `Timeline`.
@@ -402,16 +365,21 @@ def predict_video(
         workers=transform_threads if streaming else 1,
     )
     forward = _forward(model)
-    bar = _Progress(os.path.basename(path), header.duration, progress)
+    # The frames the headers declare (at `fps`, those the resampling will give): an estimate
+    # for the bar's length, which ends at the frames actually read.
+    expected = round(header.duration * rate) if fps else header.num_frames
+    length = f" ({header.duration:.1f} s of video)" if header.duration > 0 else ""
+    title = f"Predicting {os.path.basename(path)}{length}"
+    bar = progress_bar(expected or None, "frame", enabled=progress, title=title)
     starts, centres, probs = [], [], []
-    frames_read, seconds_read = 0, 0.0
+    seconds_read = 0.0
     for batch in stream.prefetch(batches, depth=1) if streaming else batches:
         probs.append(forward(batch.clips))
         starts.append(batch.starts)
         centres.append(batch.times)
-        frames_read, seconds_read = batch.frames_read, batch.seconds_read
-        bar.update(seconds_read, frames_read)
-    bar.update(max(seconds_read, header.duration), frames_read, done=True)
+        seconds_read = batch.seconds_read
+        bar.update(batch.frames_read)
+    bar.finish()
     return Timeline(
         times=np.concatenate(centres),
         probs=np.concatenate(probs),

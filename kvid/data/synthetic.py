@@ -20,10 +20,10 @@ import dataclasses
 import json
 import os
 
-import keras
 import numpy as np
 
 from kvid.io import atomic, encode
+from kvid.io.progress import progress_bar
 
 CLASS_NAMES = (
     "move_left",
@@ -301,11 +301,8 @@ def write_dataset(
         )
     counts = {"train": train_per_class, "validation": validation_per_class}
     total = len(CLASS_NAMES) * sum(counts.values())
-    progress = None
-    if verbose:
-        print(f"Writing the built-in dataset ({total} videos) to {directory}", flush=True)
-        # One line a second where the output is not a terminal (a log), in place where it is.
-        progress = keras.utils.Progbar(total, interval=1.0, unit_name="video")
+    title = f"Writing the built-in dataset ({total} videos) to {directory}"
+    bar = progress_bar(total, "video", enabled=verbose, title=title)
 
     def write(split, label, index):
         clip = make_clip(label, (seed, SPLITS[split], index, label % 2), num_frames, size)
@@ -323,8 +320,8 @@ def write_dataset(
     # Rendering (numpy) and encoding (FFmpeg) release the GIL for much of their time.
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
         for written, _ in enumerate(pool.map(lambda video: write(*video), videos), 1):
-            if progress:
-                progress.update(written)
+            bar.update(written)
+    bar.finish()
     # Written last, after the videos reach the disk (one sync for all of them), so an
     # interrupted run is redone rather than trusted.
     if hasattr(os, "sync"):

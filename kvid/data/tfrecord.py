@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import os
 
-import keras
 import tensorflow as tf
 from absl import logging
 
@@ -27,6 +26,7 @@ from kvid.data.sources import ON_ERROR, VideoExample, index_directory
 from kvid.io import atomic
 from kvid.io.class_names import class_names_beside, write_class_names
 from kvid.io.decode import VideoDecodeError, decode_frames, frame_positions, probe
+from kvid.io.progress import progress_bar
 
 IMAGE_KEY = "image/encoded"
 LABEL_KEY = "clip/label/index"
@@ -129,7 +129,7 @@ def write_tfrecords(
         fps: resample to this frame rate.
         on_error: `"skip"` (warn per file, listed in the summary) or `"raise"`.
         prefix: shard file name prefix.
-        verbose: show a `keras.utils.Progbar`.
+        verbose: show a progress bar (`kvid.io.progress`) on stderr.
 
     Returns:
         A `ConversionSummary`.
@@ -142,8 +142,11 @@ def write_tfrecords(
         os.path.join(output_dir, f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord")
         for i in range(num_shards)
     ]
-    progbar = keras.utils.Progbar(
-        len(examples), verbose=1 if verbose else 0, stateful_metrics=["skipped"], unit_name="video"
+    bar = progress_bar(
+        len(examples),
+        "video",
+        enabled=verbose,
+        title=f"Writing {len(examples)} videos to {num_shards} TFRecord shards in {output_dir}",
     )
     written, skipped = 0, []
     # Shards are written under temporary names, synced, then renamed one after the other (a
@@ -166,13 +169,13 @@ def write_tfrecords(
                 else:
                     writers[written % num_shards].write(record)
                     written += 1
-                progbar.update(step + 1, [("skipped", len(skipped))], finalize=False)
+                bar.update(step + 1, skipped=len(skipped))
         finally:
             for writer in writers:
                 writer.close()
         for path in temporaries:
             atomic.fsync(path)
-    progbar.update(len(examples), finalize=True)
+    bar.finish(skipped=len(skipped))
     if class_names:
         write_class_names(output_dir, class_names)
     if skipped:

@@ -1,6 +1,9 @@
-"""Files in and out: video decoding and streaming, video writing, class names, crash-safe writes."""
+"""Files in and out: video decoding and streaming, video writing, class names, crash-safe writes.
 
-from kvid.io import atomic, class_names, decode, encode, stream
+And the one progress bar of long work (`kvid.io.progress`).
+"""
+
+from kvid.io import atomic, class_names, decode, encode, progress, stream
 from kvid.io.class_names import (
     CLASS_NAMES_FILE,
     class_names_beside,
@@ -16,10 +19,12 @@ from kvid.io.decode import (
     read_video,
 )
 from kvid.io.encode import write_video
+from kvid.io.progress import ProgressBar, progress_bar
 from kvid.io.stream import iter_frames, iter_timed_frames, stream_info
 
 __all__ = [
     "CLASS_NAMES_FILE",
+    "ProgressBar",
     "VideoDecodeError",
     "VideoInfo",
     "atomic",
@@ -32,6 +37,8 @@ __all__ = [
     "iter_frames",
     "iter_timed_frames",
     "probe",
+    "progress",
+    "progress_bar",
     "read_class_names",
     "read_video",
     "stream",

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from kvid.io import atomic
+from kvid.io.progress import progress_bar
 from kvid.weights import conversion
 from kvid.weights.registry import WeightFile, WeightSpec, get_weights_spec, list_weights
 from kvid.weights.torch_state_dict import load_torch_state_dict, weighted_layers
@@ -66,20 +67,18 @@ def file_digest(path: str, weight_file: WeightFile) -> str:
 def _download(url: str, path: str, progress: bool) -> None:
     with urllib.request.urlopen(url, timeout=60) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
-        bar = keras.utils.Progbar(total, unit_name="B") if progress else None
-        if progress:
-            print(f"Downloading {url}")
+        bar = progress_bar(total, "B", enabled=progress, title=f"Downloading {url}")
         done = 0
         with open(path, "wb") as out:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 out.write(chunk)
                 done += len(chunk)
-                if bar is not None:
-                    bar.update(done)
+                bar.update(done)
             out.flush()
             os.fsync(out.fileno())
         if total is not None and done != total:
             raise OSError(f"Download of {url} stopped at {done} of {total} bytes.")
+        bar.finish()
 
 
 def fetch_file(spec: WeightSpec, weight_file: WeightFile, *, progress: bool = True) -> str:

@@ -42,7 +42,9 @@ def test_predict_prints_top5_and_a_timeline_and_saves_json_and_a_png(tmp_path, m
     clips = json.loads(timeline.read_text())["clips"]
     assert [c["start_frame"] for c in clips] == [0, 2, 4, 6, 8]
     assert {t["class"] for t in clips[0]["top"]} <= set(synthetic.CLASS_NAMES)
-    assert re.search(r"long.mp4: 0\.4/0\.4 s of video, 12 frames in", done.stderr)
+    # The progress bar, on stderr: all 12 frames, the estimate from the headers corrected.
+    assert re.search(r"Predicting long.mp4 \(0\.4 s of video\)\n(.|\n)*12/12", done.stderr)
+    assert "Predicting" not in out
     assert f"timeline plot: {plot}" in out
     # The plot itself is tests/training/test_plots.py's and test_apps.py's.
     assert f"timeline plot: {plot}" in out and plot.stat().st_size > 0

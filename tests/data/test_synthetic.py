@@ -52,7 +52,7 @@ def test_write_dataset_writes_decodable_h264_once(tmp_path, capsys):
     roots = synthetic.write_dataset(
         tmp_path, train_per_class=2, validation_per_class=1, num_frames=FRAMES, size=SIZE
     )
-    shown = capsys.readouterr().out
+    shown = capsys.readouterr().err  # the progress bar is on stderr
     assert "Writing the built-in dataset (24 videos)" in shown and "24/24" in shown
     for split, count in (("train", 2), ("validation", 1)):
         for name in synthetic.CLASS_NAMES:
@@ -96,4 +96,4 @@ def test_write_dataset_is_quiet_when_asked(tmp_path, capsys):
         size=SIZE,
         verbose=False,
     )
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr() == ("", "")

@@ -105,7 +105,7 @@ def test_named_weights_come_from_the_mirror_verified_and_converted_once(
         model.predict(CLIP, verbose=0), reference.predict(CLIP, verbose=0)
     )
     assert requests == ["/weights.example.org/kvid/r3d_tiny-0123.npz"]
-    assert "Downloading http://127.0.0.1" in capsys.readouterr().out  # with a progress bar
+    assert "Downloading http://127.0.0.1" in capsys.readouterr().err  # with a progress bar
     folder = tmp_path / "kvid_home" / "weights" / "r3d_18_test_set"
     assert (folder / "r3d_tiny-0123.npz").read_bytes() == data
     assert (folder / "r3d_18_test_set.weights.h5").is_file()
