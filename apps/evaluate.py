@@ -4,14 +4,14 @@ from absl import app, flags
 
 from kvid import evaluation, plots
 
-from . import common
+from . import _flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", "runs/train/best.keras", "The `.keras` model file.")
 flags.DEFINE_string(
     "data_dir", None, "Class-per-folder videos (e.g. a validation split).", required=True
 )
-common.define_model_name()
+_flags.define_model_name()
 flags.DEFINE_integer("num_clips", 10, "Clips per video, evenly spaced.")
 flags.DEFINE_enum("num_crops", "1", ["1", "3"], "Spatial crops per clip.")
 flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")

@@ -9,7 +9,7 @@ from absl import app, flags
 
 from kvid import inference as prediction
 
-from . import common
+from . import _flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("video", None, "The video file.", required=True)
@@ -20,7 +20,7 @@ flags.DEFINE_string(
     "Class names, one per line; unset: class_names.txt "
     "next to the model, Kinetics-400 for 400 classes, else indices.",
 )
-common.define_model_name()
+_flags.define_model_name()
 flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
 flags.DEFINE_integer("size", None, "Crop side; unset: the model's input size.")
 flags.DEFINE_integer("stride", None, "Frames between clips; unset: half a clip.")

@@ -47,6 +47,7 @@ from kvid.models import (  # noqa: E402
     decode_predictions,
     get_model,
     list_models,
+    preprocess_frames,
     preprocess_input,
 )
 from kvid.preprocessing import Preprocessing  # noqa: E402
@@ -87,6 +88,7 @@ __all__ = [
     "models",
     "planning",
     "plots",
+    "preprocess_frames",
     "preprocess_input",
     "preprocessing",
     "schedules",

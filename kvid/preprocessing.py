@@ -120,7 +120,7 @@ def rescaled(preprocessing: Preprocessing, crop_size) -> Preprocessing:
     else:
         height, width = _pair(preprocessing.resize)
         resize = (max(round(height * factor), new_h), max(round(width * factor), new_w))
-    crop = crop_size if isinstance(crop_size, (int, np.integer)) else (new_h, new_w)
+    crop = new_h if new_h == new_w else (new_h, new_w)
     return dataclasses.replace(preprocessing, crop_size=crop, resize=resize)
 
 

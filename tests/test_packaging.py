@@ -17,6 +17,6 @@ def test_every_kvid_package_is_listed():
 
 
 def test_every_app_has_a_console_script():
-    apps = {path.stem for path in (ROOT / "apps").glob("*.py") if path.stem != "__init__"}
+    apps = {path.stem for path in (ROOT / "apps").glob("*.py") if not path.stem.startswith("_")}
     scripts = dict(re.findall(r'^kvid-[\w-]+ = "kvid\.apps\.(\w+):(\w+)"$', PYPROJECT, flags=re.M))
     assert set(scripts) == apps and set(scripts.values()) == {"run"}

@@ -150,9 +150,16 @@ def test_model_normalisation(video_dir):
     np.testing.assert_allclose(x_norm, kvid.preprocess_input(x_raw, "r3d_18"), atol=1e-4)
 
 
-def test_an_image_size_other_than_the_models_crop_is_refused(video_dir):
-    with pytest.raises(ValueError, match=r"image_size=\(16, 16\), model='r3d_18'"):
-        kvid.data.video_dataset_from_directory(video_dir, image_size=(16, 16), model="r3d_18")
+def test_an_image_size_other_than_the_models_crop_scales_its_convention(video_dir):
+    # The rule a model with 16-pixel inputs follows in its export, evaluation and prediction.
+    r3d = kvid.models.get_preprocessing("r3d_18")
+    config = kvid.data.ClipConfig(image_size=(16, 16), model="r3d_18")
+    assert config.preprocessing == kvid.preprocessing.rescaled(r3d, 16)
+    assert config.preprocessing.resize == (18, 24)
+    model = kvid.R3D18(alpha=1 / 16, input_shape=(16, 16, 16, 3))
+    assert config.preprocessing == dataclasses.replace(
+        kvid.models.model_convention(model), num_frames=r3d.num_frames
+    )
 
 
 def test_validation_clips_are_what_the_export_computes(video_dir):

@@ -9,7 +9,6 @@ import tensorflow as tf
 
 import kvid
 from kvid import inference as prediction
-from kvid import preprocessing as preprocessing_lib
 from kvid.io import decode
 from kvid.io.encode import write_video
 from tests.data.conftest import frame_number, numbered_frames
@@ -132,7 +131,7 @@ def test_clips_are_what_the_exported_serving_graph_computes(tmp_path, short_vide
     keras.utils.set_random_seed(1)
     model = kvid.R3D18(alpha=0.0625, classes=3, input_shape=(4, None, None, 3))
     timeline = prediction.predict_video(model, short_video, class_names="abc", stride=5)
-    assert preprocessing_lib.get_preprocessing("r3d_18").crop_shape == (112, 112)
+    assert kvid.models.get_preprocessing("r3d_18").crop_shape == (112, 112)
     export = kvid.export.export_saved_model(model, str(tmp_path / "export"), class_names="abc")
     serve = tf.saved_model.load(export).signatures["serving_default"]
     video = decode.read_video(short_video)
