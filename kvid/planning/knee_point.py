@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import warnings
 
 import keras
 import numpy as np
 from scipy import optimize
+
+from kvid.io import atomic
 
 # The fit has five parameters: below this many points it is not determined.
 MIN_FIT_POINTS = 5
@@ -134,11 +137,19 @@ class KneePointStopping(keras.callbacks.Callback):
     After each epoch it fits `fit_knee_point` to the monitored metric; once the
     epoch is past `t* + delay` it stops. At the end of training (stopped or out
     of epochs) the model gets the weights of the observed epoch nearest `t*`.
-    The weights of every epoch are kept in memory until then.
+
+    Alone, the weights of every epoch are kept in memory until then. In a run
+    that resumes (`kvid.training.callbacks.default_callbacks`), pass its
+    `EpochLog` and a `weights_dir`, and put this callback after them: a
+    resumed `fit` then starts its curve with the restored epochs' logged
+    values, and every epoch's weights are files in `weights_dir`, so the knee
+    may be an epoch trained before the restart.
 
     Args:
         monitor: the logged metric (higher is better), e.g. `"val_accuracy"`.
         delay: epochs to train past the knee.
+        log: the run's `kvid.training.callbacks.EpochLog` (needs `weights_dir`).
+        weights_dir: where each epoch's weights go, `epoch_<n>.weights.h5`.
 
     Attributes:
         values: the monitored metric of every epoch so far.
@@ -147,18 +158,57 @@ class KneePointStopping(keras.callbacks.Callback):
         best_value: the monitored metric at `best_epoch`.
     """
 
-    def __init__(self, monitor: str = "val_accuracy", delay: float = 10):
+    def __init__(
+        self,
+        monitor: str = "val_accuracy",
+        delay: float = 10,
+        *,
+        log=None,
+        weights_dir: str | os.PathLike | None = None,
+    ):
         super().__init__()
+        if log is not None and weights_dir is None:
+            raise ValueError(
+                "A resumed curve needs the weights of its earlier epochs: pass `weights_dir` "
+                "with `log`."
+            )
         self.monitor = monitor
         self.delay = delay
+        self.log = log
+        self.weights_dir = None if weights_dir is None else os.fspath(weights_dir)
+
+    def epoch_weights(self, epoch: int) -> str:
+        """The file of `epoch`'s weights in `weights_dir`."""
+        return os.path.join(self.weights_dir, f"epoch_{epoch}.weights.h5")
 
     def on_train_begin(self, logs=None):
-        """Starts a new curve."""
+        """Starts the curve: empty, or the restored epochs' values from the log."""
         self.values = []
         self._weights = []
         self.knee_point = None
         self.best_epoch = None
         self.best_value = None
+        if self.log is None:
+            return
+        rows = sorted(self.log.rows, key=lambda row: int(row["epoch"]))
+        if [int(row["epoch"]) for row in rows] != list(range(len(rows))):
+            raise ValueError(
+                f"{self.log.filename} does not log every restored epoch once: cannot resume "
+                "the knee-point curve."
+            )
+        self.values = [float(row[self.monitor]) for row in rows]
+        if self.values:
+            last = len(self.values) - 1
+            if not os.path.exists(self.epoch_weights(last)):
+                # Killed after the epoch's backup, before its weights here: the model was
+                # restored from that backup, so it has them.
+                self._save(last)
+            self.knee_point = fit_knee_point(self.values, self.delay)
+
+    def _save(self, epoch):
+        os.makedirs(self.weights_dir, exist_ok=True)
+        with atomic.atomic_path(self.epoch_weights(epoch), keep_extension=True) as temporary:
+            self.model.save_weights(temporary)
 
     def on_epoch_end(self, epoch, logs=None):
         """Records the epoch's metric and weights; stops past the knee."""
@@ -169,7 +219,10 @@ class KneePointStopping(keras.callbacks.Callback):
                 f"metrics {sorted(logs)}: pass validation data to `fit`."
             )
         self.values.append(float(logs[self.monitor]))
-        self._weights.append(self.model.get_weights())
+        if self.weights_dir is None:
+            self._weights.append(self.model.get_weights())
+        else:
+            self._save(epoch)
         self.knee_point = fit_knee_point(self.values, self.delay)
         if self.knee_point.stop:
             self.model.stop_training = True
@@ -180,5 +233,8 @@ class KneePointStopping(keras.callbacks.Callback):
             return
         self.best_epoch = min(self.knee_point.best_epoch, len(self.values) - 1)
         self.best_value = self.values[self.best_epoch]
-        self.model.set_weights(self._weights[self.best_epoch])
+        if self.weights_dir is None:
+            self.model.set_weights(self._weights[self.best_epoch])
+        else:
+            self.model.load_weights(self.epoch_weights(self.best_epoch))
         self._weights = []

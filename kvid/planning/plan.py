@@ -20,20 +20,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
+import shutil
+import time
 from collections.abc import Callable, Sequence
 
 import keras
 
-from kvid import data as data_lib
 from kvid import plots
 from kvid.io import atomic
 from kvid.planning.knee_point import KneePoint, KneePointStopping, fit_knee_point
 from kvid.preprocessing import SAMPLINGS
+from kvid.training import callbacks as callbacks_lib
+from kvid.training import strategy as strategy_lib
 from kvid.training import train_lib
 
 PLAN_RECORD = "plan.json"
+TRANSITION_RECORD = "transition.json"
 
 __all__ = [
     "KneePoint",
@@ -328,28 +331,101 @@ class PlanConfig:
 
 
 class KerasTransitions:
-    """Trains transitions with a run's model, data and optimizer (`kvid.training.TrainConfig`).
+    """Trains transitions as `kvid.training.train` trains a run (`kvid.training.TrainConfig`).
 
-    Each transition builds the model at the target's clip length, starts from
-    the source's weights, trains at the target's constant learning rate on the
-    training split less a held-out part, stops at the knee point of the
-    held-out accuracy and writes the knee epoch's weights.
+    A transition is a run of `train_lib`'s own steps with the target state's
+    clip length, sampling and constant learning rate: the run's training clips
+    (`training_data`: `clips_per_video`, augmentation, `steps_per_epoch`) less
+    a held-out part of the training videos it is scored on, the model built
+    and compiled under the run's strategy and mixed-precision policy
+    (`make_model`) from the source's weights, and the run's callbacks
+    (`make_callbacks`: backup, epoch log, best model, TensorBoard, time
+    budget) with `KneePointStopping` after them; the knee epoch's weights are
+    written to the planner's file. Each transition has its own folder
+    (`work_dir/transitions/<source>__<target>/`), so a killed transition
+    resumes from its last epoch, with its curve so far; a finished one is
+    recorded there (`transition.json`) and not trained again.
+
+    Time budget: `time_budget` bounds the whole plan's training, counted from
+    `started`: each transition's `TimeBudget` gets what is left of it (a
+    transition trains at least one epoch). With `fit_budget`, the plan's work
+    is first fitted to it as `train` fits a run's (`train_lib.plan_to_budget`),
+    for the worst case: every transition at the longest clip for
+    `max_epochs`; then every transition trains at the chosen clip side and
+    steps per epoch, and the budget guards against an overrun by half.
 
     Args:
         config: the run's `TrainConfig` (model, sizes, optimizer, seed, ...).
         plan: the `PlanConfig`.
         data_dir: the dataset root (`train/` is split; `validation/` is not read).
+        work_dir: the plan's folder; defaults to `config.work_dir/plan`.
+        distribution: the strategy; defaults to `config.strategy`'s.
+        callbacks: more callbacks for every transition's `fit`, after the others.
+        started: the plan's start (a `time.monotonic()`); defaults to now.
     """
 
-    def __init__(self, config, plan: PlanConfig, data_dir: str):
+    def __init__(
+        self,
+        config,
+        plan: PlanConfig,
+        data_dir: str,
+        *,
+        work_dir: str | None = None,
+        distribution=None,
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+        started: float | None = None,
+    ):
         self.config = config
         self.plan = plan
         self.data_dir = data_dir
+        self.work_dir = os.fspath(work_dir or os.path.join(config.work_dir, "plan"))
+        if distribution is None:
+            distribution = strategy_lib.get_strategy(config.strategy)
+        self.distribution = distribution
+        self.callbacks = tuple(callbacks)
+        self.started = time.monotonic() if started is None else started
+        self._run_config = None
 
-    def state_config(self, state: TrainingState):
-        """The run's config with the state's hyper-parameters and a constant rate."""
+    @property
+    def run_config(self):
+        """The run's config as the transitions train it (after `fit_budget`'s plan, if any)."""
+        if self._run_config is None:
+            config = self.config
+            if config.fit_budget and config.time_budget:
+                config = self._fit_budget()
+            self._run_config = config
+        return self._run_config
+
+    def _fit_budget(self):
+        graph = self.plan.graph()
+        count = sum(len(graph.predecessors[s]) or 1 for s in graph.states)
+        longest = TrainingState(graph.states[0].sampling, graph.clip_lengths[-1], 1.0)
+        worst = dataclasses.replace(
+            self._state_config(self.config, longest),
+            epochs=count * self.plan.max_epochs,
+            work_dir=self.work_dir,
+        )
+        preprocessing = train_lib.clip_preprocessing(worst)
+        train, holdout, steps = train_lib.training_data(
+            worst, self.data_dir, preprocessing, holdout_split=self.plan.holdout_split
+        )
+        chosen = train_lib.plan_to_budget(
+            worst,
+            len(train.class_names),
+            preprocessing,
+            train,
+            steps,
+            len(holdout.file_paths),
+            self.started,
+            # Each transition builds and traces its own model (about 3 first steps more).
+            non_scaling_steps=train_lib.NON_SCALING_STEPS + 3 * (count - 1),
+        )
+        print(f"plan {chosen.describe()}", flush=True)
+        return train_lib.budgeted(self.config, chosen)
+
+    def _state_config(self, config, state):
         return dataclasses.replace(
-            self.config,
+            config,
             num_frames=state.num_frames,
             sampling=state.sampling,
             learning_rate=state.learning_rate,
@@ -358,40 +434,59 @@ class KerasTransitions:
             epochs=self.plan.max_epochs,
         )
 
+    def state_config(self, state: TrainingState):
+        """The run's config with the state's hyper-parameters and a constant rate."""
+        return self._state_config(self.run_config, state)
+
+    def transition_dir(self, weights: str) -> str:
+        """The folder of the transition whose knee weights go to `weights`."""
+        name = os.path.basename(weights).removesuffix(".weights.h5")
+        return os.path.join(self.work_dir, "transitions", name)
+
+    def _time_left(self):
+        budget = self.run_config.time_budget
+        if not budget:
+            return budget
+        # Spent: a tiny budget still stops the transition after its first epoch.
+        return max(self.started + budget - time.monotonic(), 1e-3)
+
     def __call__(self, start: str | None, target: TrainingState, weights: str):
         """Trains one transition; returns its held-out curve and knee epoch."""
-        config = self.state_config(target)
+        folder = self.transition_dir(weights)
+        record = os.path.join(folder, TRANSITION_RECORD)
+        if self.config.resume and os.path.exists(record) and os.path.exists(weights):
+            with open(record) as f:
+                done = json.load(f)
+            return done["curve"], done["epoch"]
+        config = dataclasses.replace(
+            self.state_config(target), work_dir=folder, time_budget=self._time_left()
+        )
         preprocessing = train_lib.clip_preprocessing(config)
-        train, holdout = data_lib.video_dataset_from_directory(
-            os.path.join(self.data_dir, "train"),
-            label_mode="categorical",
-            batch_size=config.batch_size,
-            seed=config.seed,
-            validation_split=self.plan.holdout_split,
-            subset="both",
-            num_frames=config.num_frames,
-            frame_step=config.frame_step,
-            sampling=config.sampling,
-            augment=train_lib.training_augmentation(config),
-            scale_range=config.scale_range,
-            model=preprocessing,
+        train, holdout, steps = train_lib.training_data(
+            config, self.data_dir, preprocessing, holdout_split=self.plan.holdout_split
         )
         keras.utils.set_random_seed(config.seed)
-        net = train_lib.build_model(config, len(train.class_names), preprocessing)
-        if start is not None:
-            net.load_weights(start)
-        steps = math.ceil(len(train.file_paths) / config.batch_size)
-        train_lib.compile_model(net, config, steps)
-        stopping = KneePointStopping(delay=self.plan.delay)
-        net.fit(
-            train,
-            validation_data=holdout,
-            epochs=config.epochs,
-            callbacks=[stopping],
-            verbose=config.verbose,
+        net = train_lib.make_model(
+            config,
+            len(train.class_names),
+            preprocessing,
+            self.distribution,
+            steps_per_epoch=steps,
+            weights=start,
+        )
+        run_callbacks = train_lib.make_callbacks(config, self.distribution)
+        log = next(c for c in run_callbacks if isinstance(c, callbacks_lib.EpochLog))
+        epochs_dir = os.path.join(folder, "epochs")
+        stopping = KneePointStopping(delay=self.plan.delay, log=log, weights_dir=epochs_dir)
+        run_callbacks += [stopping, *self.callbacks]
+        train_lib.fit(
+            net, train, holdout, config, run_callbacks, self.distribution, restore_best=False
         )
         with atomic.atomic_path(weights, keep_extension=True) as temporary:
             net.save_weights(temporary)
+        with atomic.atomic_file(record) as f:
+            json.dump({"curve": stopping.values, "epoch": stopping.best_epoch}, f)
+        shutil.rmtree(epochs_dir, ignore_errors=True)  # the knee's are in `weights` now
         return stopping.values, stopping.best_epoch
 
 
@@ -423,35 +518,55 @@ class PlanResult:
         return f"{self.plan.summary()}\n{line}"
 
 
-def plan_training(config, plan: PlanConfig | None = None) -> PlanResult:
+def plan_training(
+    config, plan: PlanConfig | None = None, *, callbacks: Sequence = ()
+) -> PlanResult:
     """Plans a run's training path, then scores and exports the planned model.
 
-    Every transition of `plan.graph()` is trained (`KerasTransitions`) and
-    recorded under `work_dir/plan/`, so a killed plan resumes; the explored
-    graph is drawn to `work_dir/plan.png`.
+    Every transition of `plan.graph()` is trained (`KerasTransitions`, with
+    the run's datasets, strategy, mixed precision, time budget and callbacks)
+    and recorded under `work_dir/plan/`, so a killed plan resumes (a killed
+    transition from its last epoch); `resume=False` starts the plan afresh.
+    The explored graph is drawn to `work_dir/plan.png`.
 
     Args:
         config: the run's `kvid.training.TrainConfig` (its `num_frames`,
-            `sampling`, `learning_rate` and schedule are the plan's to choose).
+            `sampling`, `learning_rate`, schedule and `epochs` are the plan's
+            to choose; `time_budget` is the whole plan's).
         plan: the `PlanConfig`; defaults to `PlanConfig()`.
+        callbacks: more callbacks for every transition's `fit`.
 
     Returns:
         A `PlanResult`.
     """
+    started = time.monotonic()
     plan = plan or PlanConfig()
+    plan_dir = os.path.join(config.work_dir, "plan")
+    if not config.resume:
+        shutil.rmtree(plan_dir, ignore_errors=True)
     data_dir = train_lib.resolve_data_dir(config)
-    transitions = KerasTransitions(config, plan, data_dir)
-    found = OptimizationPlanner(
-        plan.graph(), transitions, os.path.join(config.work_dir, "plan")
-    ).plan()
+    distribution = strategy_lib.get_strategy(config.strategy)
+    transitions = KerasTransitions(
+        config,
+        plan,
+        data_dir,
+        work_dir=plan_dir,
+        distribution=distribution,
+        callbacks=callbacks,
+        started=started,
+    )
+    found = OptimizationPlanner(plan.graph(), transitions, plan_dir).plan()
     figure = plots.save_figure(plots.plan_figure(found), os.path.join(config.work_dir, "plan.png"))
     final = transitions.state_config(found.path[-1].target)
     preprocessing = train_lib.clip_preprocessing(final)
     _, _, views, class_names, _ = train_lib.make_datasets(final, data_dir, preprocessing)
-    net = train_lib.build_model(final, len(class_names), preprocessing)
-    net.load_weights(found.weights)
+    net = train_lib.make_model(
+        final, len(class_names), preprocessing, distribution, weights=found.weights
+    )
     accuracy, reversed_accuracy = train_lib.evaluate_run(net, views, final)
-    export_path = train_lib.export_run(net, final, class_names, preprocessing)
+    export_path = None
+    if strategy_lib.is_chief(distribution):
+        export_path = train_lib.export_run(net, final, class_names, preprocessing)
     return PlanResult(found, net, accuracy, reversed_accuracy, figure, export_path)
 
 

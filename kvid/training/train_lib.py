@@ -3,8 +3,10 @@
 The steps, each usable alone: `clip_preprocessing` (the one transform of the
 run), `make_datasets` (`kvid.data`: random clips and augmentation for
 training, the evaluation views of `video_evaluation_dataset` for validation),
-`build_model`, `compile_model`, `make_callbacks` (every callback of a run is
-wired there), `fit`, `evaluate_run` and `export_run`.
+`build_model`, `compile_model` (both under the run's strategy and mixed
+precision in `make_model`), `make_callbacks` (every callback of a run is
+wired there), `fit`, `evaluate_run` and `export_run`. The planner's
+transitions (`kvid.planning.plan`) train with these same steps.
 """
 
 from __future__ import annotations
@@ -94,6 +96,12 @@ class TrainConfig:
     frame_step: int = _option(1, "Step between sampled frames.")
     sampling: str = _option("consecutive", "Frames of a clip.", enum=preprocessing_lib.SAMPLINGS)
     clips_per_video: int = _option(1, "Training clips drawn from each video per epoch.")
+    steps_per_epoch: int | None = _option(
+        None,
+        "Training batches per epoch, drawn from the repeated clips; unset: one pass over them "
+        "(`fit_budget` sets it when its plan trains fewer).",
+        flag=False,
+    )
     augment: object = _option(
         True,
         "Training augmentation: horizontal flips (off on the built-in dataset, whose "
@@ -154,6 +162,13 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+        if self.steps_per_epoch is not None and (
+            not isinstance(self.steps_per_epoch, int) or self.steps_per_epoch < 1
+        ):
+            raise ValueError(
+                "`steps_per_epoch` must be a positive int or None. "
+                f"Received: steps_per_epoch={self.steps_per_epoch!r}"
+            )
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
         object.__setattr__(self, "scale_range", tuple(float(s) for s in self.scale_range))
 
@@ -337,18 +352,32 @@ def training_augmentation(config: TrainConfig):
     return config.augment
 
 
-def make_datasets(config: TrainConfig, data_dir: str, preprocessing: Preprocessing):
-    """Training clips, validation clips and the validation views of a run.
+def training_data(
+    config: TrainConfig,
+    data_dir: str,
+    preprocessing: Preprocessing,
+    *,
+    holdout_split: float | None = None,
+):
+    """The run's training clips of `data_dir/train`, and its steps per epoch.
+
+    The clips are random (`frame_step`, `sampling`, `clips_per_video`, random
+    resized crops, augmentation), batched, with one-hot labels; with
+    `config.steps_per_epoch` they repeat and an epoch is that many batches.
+
+    Args:
+        config: the run's settings.
+        data_dir: the dataset root.
+        preprocessing: the run's transform (`clip_preprocessing`).
+        holdout_split: hold out this fraction of the training videos (seeded
+            by `config.seed`) as centred clips, centre-cropped, batched: the
+            planner's transitions score on it instead of the validation split.
 
     Returns:
-        `(train, validation, evaluation, class_names, steps_per_epoch)`: `train`
-        batches of random clips (`frame_step`, `clips_per_video`, random resized
-        crops, augmentation) with one-hot labels; `validation` batches of the
-        centred clip of every validation video, centre-cropped (the exported
-        model's input); `evaluation` the unbatched `video_evaluation_dataset`
-        of `eval_clips` clips per video, for `evaluate_run`.
+        `(train, holdout, steps_per_epoch)`; `holdout` is `None` without `holdout_split`.
     """
-    train = data_lib.video_dataset_from_directory(
+    split = {} if holdout_split is None else {"validation_split": holdout_split, "subset": "both"}
+    datasets = data_lib.video_dataset_from_directory(
         os.path.join(data_dir, "train"),
         label_mode="categorical",
         batch_size=config.batch_size,
@@ -360,15 +389,40 @@ def make_datasets(config: TrainConfig, data_dir: str, preprocessing: Preprocessi
         augment=training_augmentation(config),
         scale_range=config.scale_range,
         model=preprocessing,
+        **split,
     )
-    class_names = train.class_names
-    num_videos = len(train.file_paths) * config.clips_per_video
-    steps_per_epoch = math.ceil(num_videos / config.batch_size)
-    if num_videos < config.batch_size:
+    train, holdout = datasets if holdout_split is not None else (datasets, None)
+    num_clips = len(train.file_paths) * config.clips_per_video
+    if num_clips < config.batch_size:
         raise ValueError(
             f"The train split of {data_dir!r} has {len(train.file_paths)} videos, fewer than one "
             f"batch. Received: batch_size={config.batch_size}"
         )
+    train, steps_per_epoch = limit_steps(train, math.ceil(num_clips / config.batch_size), config)
+    return train, holdout, steps_per_epoch
+
+
+def limit_steps(train: tf.data.Dataset, steps_per_epoch: int, config: TrainConfig):
+    """`(train, steps_per_epoch)` as `config.steps_per_epoch` has them (repeated if set)."""
+    if config.steps_per_epoch is None:
+        return train, steps_per_epoch
+    repeated = train.repeat()
+    repeated.class_names, repeated.file_paths = train.class_names, train.file_paths
+    return repeated, config.steps_per_epoch
+
+
+def make_datasets(config: TrainConfig, data_dir: str, preprocessing: Preprocessing):
+    """Training clips, validation clips and the validation views of a run.
+
+    Returns:
+        `(train, validation, evaluation, class_names, steps_per_epoch)`: `train`
+        and `steps_per_epoch` those of `training_data`; `validation` batches of
+        the centred clip of every validation video, centre-cropped (the exported
+        model's input); `evaluation` the unbatched `video_evaluation_dataset`
+        of `eval_clips` clips per video, for `evaluate_run`.
+    """
+    train, _, steps_per_epoch = training_data(config, data_dir, preprocessing)
+    class_names = train.class_names
 
     def evaluation_views(num_clips):
         return data_lib.video_evaluation_dataset(
@@ -446,6 +500,43 @@ def compile_model(net: keras.Model, config: TrainConfig, steps_per_epoch: int) -
     net.optimizer.build(net.trainable_variables)
 
 
+def make_model(
+    config: TrainConfig,
+    num_classes: int,
+    preprocessing: Preprocessing,
+    distribution: tf.distribute.Strategy,
+    *,
+    steps_per_epoch: int | None = None,
+    weights: str | None = None,
+) -> keras.Model:
+    """`build_model` under the run's mixed-precision policy, in `distribution`'s scope.
+
+    The layers keep `config.mixed_precision`'s policy; the global policy is
+    restored afterwards, whatever happens.
+
+    Args:
+        config: the run's settings.
+        num_classes: outputs of the classifier.
+        preprocessing: the run's transform, recorded in the model.
+        distribution: the strategy whose scope creates the variables.
+        steps_per_epoch: also `compile_model` for epochs of this many steps.
+        weights: a weights file to load before compiling (e.g. a planner's source state).
+    """
+    previous_policy = keras.mixed_precision.global_policy()
+    try:
+        if config.mixed_precision:
+            keras.mixed_precision.set_global_policy(config.mixed_precision)
+        with distribution.scope():
+            net = build_model(config, num_classes, preprocessing)
+            if weights is not None:
+                net.load_weights(weights)
+            if steps_per_epoch is not None:
+                compile_model(net, config, steps_per_epoch)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    return net
+
+
 BUDGET_FILE = "budget.json"
 # What a run does after planning that does not scale with its steps, in units of the
 # first (tracing) step: building the model again, tracing its training and validation
@@ -461,13 +552,14 @@ def plan_to_budget(
     steps_per_epoch: int,
     validation_videos: int,
     started: float,
+    non_scaling_steps: float = NON_SCALING_STEPS,
 ) -> budget_lib.Plan:
     """Times the run's model and input pipeline and plans its work to fit `time_budget`.
 
     The budget is the whole run's, from `started` (a `time.monotonic()`): what
     was spent before planning (writing the built-in dataset, tracing) and an
-    estimate of the work after it that does not scale (`NON_SCALING_STEPS`) are
-    reserved. The plan is saved in `work_dir`, so a resumed run keeps
+    estimate of the work after it that does not scale (`non_scaling_steps`
+    first steps) are reserved. The plan is saved in `work_dir`, so a resumed run keeps
     it rather than re-timing a step on a machine that may be busier or quieter
     than before.
     """
@@ -496,7 +588,7 @@ def plan_to_budget(
         validation_steps=validation_steps,
         evaluation_steps=validation_steps * passes,
         input_seconds=input_seconds,
-        reserved_seconds=time.monotonic() - started + NON_SCALING_STEPS * first_step,
+        reserved_seconds=time.monotonic() - started + non_scaling_steps * first_step,
         size=height,
         sizes=sorted({height, 2 * round(height * 3 / 8), 2 * round(height / 4)}, reverse=True),
     )
@@ -504,6 +596,21 @@ def plan_to_budget(
     with atomic.atomic_file(path) as f:
         json.dump(dataclasses.asdict(chosen), f)
     return chosen
+
+
+def budgeted(config: TrainConfig, chosen: budget_lib.Plan) -> TrainConfig:
+    """The config that trains a budget plan: its clip side and steps, the budget as a guard.
+
+    The plan decided the work, so `time_budget` becomes a guard against the
+    plan overrunning by half (1.5x the larger of the budget and its estimate).
+    """
+    fewer = chosen.steps_per_epoch < chosen.full_steps_per_epoch
+    return dataclasses.replace(
+        config,
+        size=chosen.size,
+        steps_per_epoch=chosen.steps_per_epoch if fewer else None,
+        time_budget=1.5 * max(config.time_budget, chosen.estimated_seconds),
+    )
 
 
 def make_callbacks(
@@ -525,21 +632,25 @@ def fit(
     config: TrainConfig,
     run_callbacks,
     distribution=None,
-    steps_per_epoch: int | None = None,
+    *,
+    restore_best: bool = True,
 ) -> dict:
-    """`Model.fit`, then the weights of the best validation epoch back into `net`."""
+    """`Model.fit` for `config.epochs` of `config.steps_per_epoch` (unset: a pass) each.
+
+    Then, with `restore_best`, the weights of the best validation epoch back into `net`.
+    """
     history = net.fit(
         train,
         validation_data=validation,
         epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch,
+        steps_per_epoch=config.steps_per_epoch,
         callbacks=run_callbacks,
         verbose=config.verbose,
     )
     best = os.path.join(
         callbacks_lib.worker_dir(config.work_dir, distribution), callbacks_lib.BEST_MODEL
     )
-    if os.path.exists(best):
+    if restore_best and os.path.exists(best):
         net.load_weights(best)
     return history.history
 
@@ -678,34 +789,22 @@ def train(
     train_data, validation, views, class_names, steps = make_datasets(
         config, data_dir, preprocessing
     )
-    epoch_steps = None
     if config.fit_budget and config.time_budget:
         chosen = plan_to_budget(
             config, len(class_names), preprocessing, train_data, steps, len(views.file_paths), start
         )
         print(chosen.describe(), flush=True)
-        # The budget only guards the wall clock now: the plan decided the work.
-        guard = 1.5 * max(config.time_budget, chosen.estimated_seconds)
-        config = dataclasses.replace(config, size=chosen.size, time_budget=guard)
+        config = budgeted(config, chosen)
         if chosen.size != preprocessing.crop_size:
             preprocessing = clip_preprocessing(config)
             train_data, validation, views, class_names, steps = make_datasets(
                 config, data_dir, preprocessing
             )
-        if chosen.steps_per_epoch < steps:
-            train_data, epoch_steps = train_data.repeat(), chosen.steps_per_epoch
-            steps = epoch_steps
-    previous_policy = keras.mixed_precision.global_policy()
-    try:
-        if config.mixed_precision:
-            keras.mixed_precision.set_global_policy(config.mixed_precision)
-        with distribution.scope():
-            net = build_model(config, len(class_names), preprocessing)
-            compile_model(net, config, steps)
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
+        else:
+            train_data, steps = limit_steps(train_data, steps, config)
+    net = make_model(config, len(class_names), preprocessing, distribution, steps_per_epoch=steps)
     run_callbacks = make_callbacks(config, distribution, callbacks)
-    history = fit(net, train_data, validation, config, run_callbacks, distribution, epoch_steps)
+    history = fit(net, train_data, validation, config, run_callbacks, distribution)
     is_chief = strategy_lib.is_chief(distribution)
     write_class_names(callbacks_lib.worker_dir(config.work_dir, distribution), class_names)
     accuracy, reversed_accuracy = evaluate_run(net, views, config)

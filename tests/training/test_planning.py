@@ -8,6 +8,8 @@ import pytest
 from kvid import plots
 from kvid.planning import plan as planning
 from kvid.planning.knee_point import knee_curve
+from kvid.training import callbacks, train_lib
+from tests.training import helpers
 
 
 def knee_of(params):
@@ -241,3 +243,136 @@ def test_plan_flags_take_the_demo_defaults_unless_given():
     assert (demo.delay, demo.max_epochs) == (4, 8)
     real = planning.config_from_flags(values, demo=False)
     assert (real.delay, real.max_epochs, real.clip_lengths) == (10, 100, (4, 8))
+
+
+class Probe(keras.callbacks.Callback):
+    """Counts each epoch's training batches and records the layers' dtype policies in `fit`."""
+
+    def __init__(self, fail_after_epoch=None):
+        super().__init__()
+        self.fail_after_epoch = fail_after_epoch
+        self.steps = []
+
+    def on_train_begin(self, logs=None):
+        convs = [c for c in self.model._flatten_layers() if isinstance(c, keras.layers.Conv3D)]
+        self.policies = {layer.dtype_policy.name for layer in convs}
+        self.output_dtype = self.model.layers[-1].dtype_policy.compute_dtype
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps.append(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps[-1] += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.fail_after_epoch:  # after the backup, the log and the knee's save
+            raise KeyboardInterrupt
+
+
+def tiny_transitions(data_dir, work_dir, probe, *, max_epochs, clip_lengths=(4,), **overrides):
+    """`KerasTransitions` of a tiny run: 12 training and 4 held-out videos, 4 a batch."""
+    config = train_lib.TrainConfig(
+        **helpers.TINY, data_dir=data_dir, work_dir=str(work_dir), **overrides
+    )
+    plan = planning.PlanConfig(
+        clip_lengths=clip_lengths,
+        learning_rates=(0.01,),
+        samplings=("consecutive",),
+        delay=10,
+        max_epochs=max_epochs,
+        holdout_split=0.25,
+    )
+    return planning.KerasTransitions(config, plan, data_dir, callbacks=[probe])
+
+
+STATE = planning.TrainingState("consecutive", 4, 0.01)
+
+
+def test_a_transition_trains_the_runs_clips_precision_budget_and_callbacks(tiny_data_dir, tmp_path):
+    probe = Probe()
+    transitions = tiny_transitions(
+        tiny_data_dir,
+        tmp_path,
+        probe,
+        max_epochs=3,
+        clips_per_video=2,
+        mixed_precision="mixed_bfloat16",
+        time_budget=1e-3,  # the plan's budget is spent: the transition stops after 1 epoch
+    )
+    weights = str(tmp_path / "plan" / "weights" / f"scratch__{STATE.name}.weights.h5")
+    curve, epoch = transitions(None, STATE, weights)
+    assert probe.steps == [12 * 2 // 4]  # 2 clips of each of the 12 training videos
+    assert probe.policies == {"mixed_bfloat16"} and probe.output_dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+    assert len(curve) == 1 and epoch == 0 and os.path.exists(weights)
+    folder = tmp_path / "plan" / "transitions" / f"scratch__{STATE.name}"
+    backup = folder / "backup" / "worker_0"
+    assert (backup / "latest.weights.h5").exists()
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+    header, rows = callbacks.read_log(folder / callbacks.TRAINING_LOG)
+    assert [row[0] for row in rows] == ["0"]
+    assert float(rows[0][header.index("val_accuracy")]) == pytest.approx(curve[0])
+    assert (folder / callbacks.BEST_MODEL).exists() and not (folder / "epochs").exists()
+    # Recorded: asked again (a plan killed before its plan.json), it trains nothing.
+    assert transitions(None, STATE, weights) == (list(curve), epoch) and probe.steps == [6]
+
+
+def test_a_killed_transition_resumes_from_its_last_epoch_with_its_curve(tiny_data_dir, tmp_path):
+    weights = str(tmp_path / "plan" / "weights" / f"scratch__{STATE.name}.weights.h5")
+    killed = Probe(fail_after_epoch=0)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_transitions(tiny_data_dir, tmp_path, killed, max_epochs=2)(None, STATE, weights)
+    assert killed.steps == [3] and not os.path.exists(weights)
+    folder = tmp_path / "plan" / "transitions" / f"scratch__{STATE.name}"
+    header, rows = callbacks.read_log(folder / callbacks.TRAINING_LOG)
+    first = float(rows[0][header.index("val_accuracy")])
+    rest = Probe()
+    curve, epoch = tiny_transitions(tiny_data_dir, tmp_path, rest, max_epochs=2)(
+        None, STATE, weights
+    )
+    assert rest.steps == [3]  # only epoch 1: epoch 0 came back from the backup
+    assert len(curve) == 2 and curve[0] == pytest.approx(first)
+    assert epoch == int(np.argmax(curve)) and os.path.exists(weights)
+    assert [row[0] for row in callbacks.read_log(folder / callbacks.TRAINING_LOG)[1]] == ["0", "1"]
+
+
+def test_fit_budget_fits_the_whole_plan_at_its_worst_case(tiny_data_dir, tmp_path, monkeypatch):
+    # train_lib's own planning, given the plan's worst case: every transition (1 start and 1
+    # transition here) at the longest clip for max_epochs, and 3 more first steps to trace
+    # the second transition's model. Its plan (fixed here) then sets every transition's steps.
+    asked = []
+
+    def plan_to_budget(config, num_classes, preprocessing, train, steps, holdout, started, **kw):
+        asked.append((config, steps, holdout, kw["non_scaling_steps"]))
+        return train_lib.budget_lib.Plan(
+            size=32,
+            steps_per_epoch=2,
+            epochs=config.epochs,
+            step_seconds=1.0,
+            estimated_seconds=100.0,
+            budget=config.time_budget,
+            full_steps_per_epoch=steps,
+            measured_size=32,
+        )
+
+    monkeypatch.setattr(train_lib, "plan_to_budget", plan_to_budget)
+    probe = Probe()
+    transitions = tiny_transitions(
+        tiny_data_dir,
+        tmp_path,
+        probe,
+        max_epochs=1,
+        clip_lengths=(2, 4),
+        time_budget=50.0,
+        fit_budget=True,
+    )
+    start = planning.TrainingState("consecutive", 2, 0.01)
+    state = transitions.state_config(start)
+    ((worst, steps, holdout, non_scaling),) = asked
+    assert (worst.num_frames, worst.epochs, steps, holdout) == (4, 2 * 1, 3, 4)
+    assert worst.work_dir == str(tmp_path / "plan") and non_scaling == 4 + 3
+    assert (state.num_frames, state.steps_per_epoch) == (2, 2)
+    assert state.time_budget == 150.0  # the guard: 1.5 x the plan's estimate
+    weights = str(tmp_path / "plan" / "weights" / f"scratch__{start.name}.weights.h5")
+    transitions(None, start, weights)
+    assert probe.steps == [2] and len(asked) == 1  # 2 of the 3 batches, planned once
