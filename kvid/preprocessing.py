@@ -354,7 +354,9 @@ def decode_jpeg(jpegs) -> tf.Tensor:
     come out RGB.
 
     Example:
-        >>> frames = kvid.preprocessing.decode_jpeg(tf.stack([jpeg_a, jpeg_b]))
+        >>> jpeg = tf.io.encode_jpeg(np.zeros((48, 64, 3), np.uint8))
+        >>> kvid.preprocessing.decode_jpeg(tf.stack([jpeg, jpeg])).shape
+        TensorShape([2, 48, 64, 3])
     """
     return tf.map_fn(
         lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3, dct_method="INTEGER_ACCURATE"),
