@@ -326,9 +326,14 @@ def predict_video(
         A `Timeline`.
 
     Example:
-        >>> timeline = kvid.inference.predict_video(model, "match.mp4", class_names=names,
-        ...                                        stride_seconds=1.0, fps=15)
+        >>> model = kvid.R3D18(alpha=1 / 16, input_shape=(8, 32, 32, 3), classes=2)
+        >>> video = kvid.io.write_video("match.mp4", np.zeros((90, 48, 64, 3), np.uint8), fps=30)
+        >>> timeline = kvid.inference.predict_video(model, video, class_names=["goal", "play"],
+        ...                                         stride_seconds=1.0, fps=15)
+        >>> timeline.starts, timeline.probs.shape
+        (array([ 0, 15, 30]), (3, 2))
         >>> timeline.save("match.json")
+        'match.json'
     """
     path = os.fspath(path)
     convention = model_convention(model, model_name, num_frames=num_frames, size=size)

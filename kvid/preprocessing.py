@@ -110,7 +110,7 @@ class Preprocessing:
 def rescaled(preprocessing: Preprocessing, crop_size) -> Preprocessing:
     """`preprocessing` with another crop, its resize scaled by the same factor.
 
-    E.g. r3d_18's 128x171 resize and 112 crop become 64x85 and 56 for `crop_size=56`.
+    E.g. r3d_18's 128x171 resize and 112 crop become 64x86 and 56 for `crop_size=56`.
     """
     old_h, old_w = preprocessing.crop_shape
     new_h, new_w = _pair(crop_size)
@@ -354,7 +354,9 @@ def decode_jpeg(jpegs) -> tf.Tensor:
     come out RGB.
 
     Example:
-        >>> frames = kvid.preprocessing.decode_jpeg(tf.stack([jpeg_a, jpeg_b]))
+        >>> jpeg = tf.io.encode_jpeg(np.zeros((48, 64, 3), np.uint8))
+        >>> kvid.preprocessing.decode_jpeg(tf.stack([jpeg, jpeg])).shape
+        TensorShape([2, 48, 64, 3])
     """
     return tf.map_fn(
         lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3, dct_method="INTEGER_ACCURATE"),

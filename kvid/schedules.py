@@ -17,7 +17,7 @@ def scale_learning_rate(base_lr: float, batch_size: int, reference_batch_size: i
     """The linear scaling rule: the rate grows in proportion to the global batch.
 
     Example:
-        >>> scale_learning_rate(0.01, 64, reference_batch_size=16)
+        >>> kvid.schedules.scale_learning_rate(0.01, 64, reference_batch_size=16)
         0.04
     """
     if batch_size < 1 or reference_batch_size < 1:
@@ -57,8 +57,13 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
         warmup_factor: the warm-up starts at `warmup_factor * base_lr`.
 
     Example:
-        >>> # torchvision: lr 0.01, 10 warm-up epochs, x0.1 at epochs 20, 30, 40.
-        >>> schedule = WarmupStepDecay(0.01, [20 * n, 30 * n, 40 * n], 0.1, warmup_steps=10 * n)
+        torchvision's recipe: lr 0.01, 10 warm-up epochs, x0.1 at epochs 20, 30 and 40.
+
+        >>> n = 100  # optimizer steps per epoch
+        >>> schedule = kvid.schedules.WarmupStepDecay(
+        ...     0.01, [20 * n, 30 * n, 40 * n], 0.1, warmup_steps=10 * n)
+        >>> [round(float(schedule(epoch * n)), 6) for epoch in (0, 10, 25, 45)]
+        [1e-05, 0.01, 0.001, 1e-05]
     """
 
     def __init__(self, base_lr, milestones, gamma=0.1, warmup_steps=0, warmup_factor=0.001):

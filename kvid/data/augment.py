@@ -55,9 +55,11 @@ class ClipAugmentation:
         layers: a layer or a list of layers, applied in order.
 
     Example:
-        >>> augment = ClipAugmentation([keras.layers.RandomFlip("horizontal"),
-        ...                             keras.layers.RandomRotation(0.05)])
-        >>> clip = augment(clip, seed=tf.constant([1, 2]))
+        >>> augment = kvid.data.ClipAugmentation([keras.layers.RandomFlip("horizontal"),
+        ...                                       keras.layers.RandomRotation(0.05)])
+        >>> clip = np.zeros((8, 32, 32, 3), np.float32)
+        >>> augment(clip, seed=tf.constant([1, 2])).shape
+        TensorShape([8, 32, 32, 3])
     """
 
     def __init__(self, layers):

@@ -498,9 +498,16 @@ def video_dataset_from_directory(
         `class_names` and `file_paths`, or a `(training, validation)` pair.
 
     Example:
+        A class-per-folder dataset (here the built-in synthetic one's 8 classes):
+
+        >>> roots = kvid.data.synthetic.write_dataset(
+        ...     "videos", train_per_class=2, validation_per_class=1, num_frames=16, verbose=False)
         >>> train, val = kvid.data.video_dataset_from_directory(
-        ...     "videos/", validation_split=0.2, subset="both", seed=1,
-        ...     num_frames=16, frame_step=2, model="r2plus1d_18")
+        ...     roots["train"], batch_size=4, validation_split=0.25, subset="both", seed=1,
+        ...     num_frames=8, frame_step=2, model="r2plus1d_18")
+        >>> clips, labels = next(iter(val))
+        >>> clips.shape, len(train.file_paths), len(val.file_paths)
+        (TensorShape([4, 8, 112, 112, 3]), 12, 4)
     """
     examples, class_names = index_directory(directory, labels, class_names)
     if not examples:

@@ -157,9 +157,13 @@ def export_saved_model(
             class names of the wrong length, a bad `top_k` or an existing version.
 
     Example:
-        >>> model = kvid.R2Plus1D18(weights="r2plus1d_18.weights.h5")
-        >>> kvid.export.export_saved_model(model, "saved_models/r2plus1d_18")
-        'saved_models/r2plus1d_18/1'
+        A tiny Keras classifier fed r3d_18's clips (a kvid model records its
+        convention, so `preprocessing` can be left out):
+
+        >>> model = keras.Sequential([keras.Input((8, 32, 32, 3)), keras.layers.Flatten(),
+        ...                           keras.layers.Dense(2, activation="softmax")])
+        >>> kvid.export.export_saved_model(model, "saved_models/tiny", preprocessing="r3d_18")
+        'saved_models/tiny/1'
     """
     _check_tensorflow_backend(model)
     preprocessing = model_convention(model, preprocessing)

@@ -150,8 +150,11 @@ def atomic_path(
             `.mp4`); a glob for that extension then matches it.
 
     Example:
-        >>> with atomic_path("run/best.keras", keep_extension=True) as temporary:
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        >>> with kvid.io.atomic.atomic_path("run/best.keras", keep_extension=True) as temporary:
         ...     model.save(temporary)
+        >>> tf.io.gfile.listdir("run")
+        ['best.keras']
     """
     path = os.fspath(path)
     if _is_remote(path):
@@ -181,8 +184,12 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", *, durable: bool = Tru
         **kwargs: more `open` arguments (`newline`, `encoding`).
 
     Example:
-        >>> with atomic_file("manifest.json") as f:
-        ...     json.dump(config, f)
+        >>> import json
+        >>> with kvid.io.atomic.atomic_file("manifest.json") as f:
+        ...     json.dump({"epochs": 10}, f)
+        >>> with open("manifest.json") as f:
+        ...     json.load(f)
+        {'epochs': 10}
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"`mode` must be 'w' or 'wb'. Received: mode={mode!r}")

@@ -20,8 +20,9 @@ def write_class_names(directory: str | os.PathLike, class_names) -> str:
     """Writes one class name per line to `directory/class_names.txt`; returns the path.
 
     Example:
-        >>> path = kvid.io.write_class_names(tmp_dir, ["cat", "dog"])
-        >>> kvid.io.read_class_names(path)
+        >>> kvid.io.write_class_names("run", ["cat", "dog"])
+        'run/class_names.txt'
+        >>> kvid.io.read_class_names("run/class_names.txt")
         ('cat', 'dog')
     """
     path = os.path.join(os.fspath(directory), CLASS_NAMES_FILE)

@@ -21,7 +21,11 @@ class Conv3D(keras.layers.Conv3D):
     `keras.layers.Conv3D`.
 
     Example:
-        >>> conv = kvid.layers.Conv3D(64, 3, padding="same", use_bias=False)
+        >>> conv = kvid.layers.Conv3D(8, 3, padding="same", use_bias=False)
+        >>> conv(np.zeros((2, 1, 16, 16, 3), np.float32)).shape  # 1 frame: the 1x3x3 centre runs
+        TensorShape([2, 1, 16, 16, 8])
+        >>> conv.kernel.shape  # the full kernel is saved
+        TensorShape([3, 3, 3, 3, 8])
     """
 
     def convolution_op(self, inputs, kernel):

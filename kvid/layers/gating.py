@@ -19,7 +19,9 @@ class SelfGating(keras.layers.Layer):
         **kwargs: standard `Layer` arguments (`name`, `dtype`, ...).
 
     Example:
-        >>> gated = kvid.layers.SelfGating(name="gating")(features)
+        >>> features = np.ones((2, 4, 7, 7, 16), np.float32)
+        >>> kvid.layers.SelfGating(name="gating")(features).shape
+        TensorShape([2, 4, 7, 7, 16])
     """
 
     def __init__(self, use_bias: bool = True, **kwargs):

@@ -23,6 +23,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     Example:
         >>> bn = kvid.layers.BatchNormalization(epsilon=1e-5, momentum=0.9)
+        >>> bn(np.ones((2, 4, 8, 8, 16), np.float32), training=True).shape
+        TensorShape([2, 4, 8, 8, 16])
     """
 
     def call(self, inputs, training=None, mask=None):

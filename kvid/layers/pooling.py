@@ -34,7 +34,9 @@ class WindowMeanPooling3D(keras.layers.Layer):
         **kwargs: standard `Layer` arguments.
 
     Example:
-        >>> pooled = kvid.layers.WindowMeanPooling3D((2, 7, 7))(features)
+        >>> features = np.ones((2, 4, 7, 7, 16), np.float32)
+        >>> kvid.layers.WindowMeanPooling3D((2, 7, 7))(features).shape
+        TensorShape([2, 1, 1, 1, 16])
     """
 
     def __init__(self, window, **kwargs):

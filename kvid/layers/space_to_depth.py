@@ -14,7 +14,9 @@ class SpaceToDepth3D(keras.layers.Layer):
     Frames, height and width must be even.
 
     Example:
-        >>> folded = kvid.layers.SpaceToDepth3D()(clips)
+        >>> clips = np.zeros((2, 8, 32, 32, 3), np.float32)
+        >>> kvid.layers.SpaceToDepth3D()(clips).shape
+        TensorShape([2, 4, 16, 16, 24])
     """
 
     def build(self, input_shape):

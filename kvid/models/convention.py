@@ -77,7 +77,7 @@ def model_convention(
         >>> model = kvid.R3D18(alpha=1 / 16, input_shape=(8, 56, 56, 3))
         >>> convention = kvid.models.model_convention(model)
         >>> convention.num_frames, convention.crop_shape, convention.resize
-        (8, (56, 56), (64, 85))
+        (8, (56, 56), (64, 86))
     """
     convention = (
         get_preprocessing(preprocessing) if preprocessing is not None else _found_convention(model)
@@ -129,7 +129,7 @@ def preprocess_frames(frames, model, *, weights=None):
 
     Example:
         >>> frames = np.zeros((16, 240, 320, 3), np.uint8)
-        >>> kvid.preprocess_frames(frames, "s3d", weights="kinetics400").shape
+        >>> kvid.models.preprocess_frames(frames, "s3d", weights="kinetics400").shape
         TensorShape([16, 224, 224, 3])
     """
     if isinstance(model, keras.Model):

@@ -24,8 +24,11 @@ def feature_extractor(model: keras.Model, endpoints: Sequence[str]) -> keras.Mod
         ValueError: naming any endpoint that is not a layer of `model`.
 
     Example:
-        >>> base = kvid.R2Plus1D18(include_top=False)
+        >>> base = kvid.R2Plus1D18(include_top=False, alpha=1 / 16, input_shape=(8, 32, 32, 3))
         >>> features = kvid.models.feature_extractor(base, ["layer3", "layer4"])
+        >>> outputs = features(np.zeros((1, 8, 32, 32, 3), np.float32))
+        >>> outputs["layer3"].shape, outputs["layer4"].shape
+        (TensorShape([1, 2, 4, 4, 16]), TensorShape([1, 1, 2, 2, 32]))
     """
     names = {layer.name for layer in model.layers}
     unknown = [name for name in endpoints if name not in names]

@@ -38,7 +38,8 @@ def count_flops(model: keras.Model, input_shape: Sequence[int]) -> int:
         ValueError: if `input_shape` is not fully known.
 
     Example:
-        >>> kvid.models.flops.count_flops(kvid.S3D(), (16, 224, 224, 3)) / 2e9  # GMACs
+        >>> round(kvid.models.flops.count_flops(kvid.S3D(), (16, 224, 224, 3)) / 2e9, 1)  # GMACs
+        18.0
     """
     if any(not isinstance(d, int) or d < 1 for d in input_shape):
         raise ValueError(

@@ -107,7 +107,9 @@ def get_model(name: str, **kwargs) -> keras.Model:
         A functional `keras.Model`.
 
     Example:
-        >>> model = kvid.models.get_model("r3d_18", classes=10)
+        >>> model = kvid.models.get_model("r3d_18", classes=10, alpha=1 / 16)
+        >>> model.output_shape
+        (None, 10)
     """
     return get_spec(name).build(**kwargs)
 

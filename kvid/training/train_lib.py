@@ -776,7 +776,17 @@ def train(
         A `TrainResult`.
 
     Example:
-        >>> result = kvid.training.train(model="r2plus1d_18", data_dir="videos/", epochs=45)
+        A 1/16-width R3D-18 on the built-in dataset at its smallest (4-frame
+        32-pixel videos, 2 of each class to train on), for one epoch:
+
+        >>> data_dir = kvid.training.builtin_dataset(
+        ...     num_frames=4, size=32, train_per_class=2, validation_per_class=1, directory="data")
+        Writing the built-in dataset (24 videos) to data/kvid_synthetic_v3_4f_32px_2-1_s0
+        ...
+        >>> result = kvid.training.train(model="r3d_18", alpha=1 / 16, data_dir=data_dir,
+        ...                              num_frames=4, size=32, batch_size=4, epochs=1, verbose=0)
+        >>> result.class_names
+        ['appear', 'disappear', 'grow', 'move_down', 'move_left', 'move_right', 'move_up', 'shrink']
     """
     if isinstance(config, str):  # train("r2plus1d_18", data_dir=...)
         config, overrides = None, {"model": config, **overrides}
