@@ -1,4 +1,15 @@
-"""Flags more than one app defines, defined once so they mean the same in each."""
+"""The apps' flags, made one way: config dataclasses become flags, flags become configs.
+
+Every field of a config dataclass (`kvid.training.TrainConfig`,
+`kvid.planning.PlanConfig`) gets one absl flag of its type, with the help text,
+choices and element type its `metadata` gives; `config_from_flags` reads them
+back with one rule for every app.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
 
 from absl import flags
 
@@ -11,3 +22,69 @@ def define_model_name() -> None:
         "Registry key (e.g. r3d_18) whose input convention to use instead of the one the model "
         "records; either is fitted to the model's input size (docs/architecture.md).",
     )
+
+
+def _flagged(config_class):
+    return [f for f in dataclasses.fields(config_class) if f.metadata.get("flag", True)]
+
+
+def _default(field):
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return field.default_factory()
+
+
+def define_config_flags(
+    config_class, flag_values=flags.FLAGS, *, prefix: str = "", defaults: Mapping | None = None
+) -> None:
+    """Defines one flag per field of `config_class`, named `prefix + field name`.
+
+    Args:
+        config_class: a dataclass; a field's `metadata` may give `help`,
+            `kind` (the value's type, for a `None` default or a tuple's
+            elements), `enum` (the choices) and `flag=False` (no flag).
+        flag_values: where to define them, e.g. `flags.FLAGS`.
+        prefix: prepended to every flag name (`"plan_"`).
+        defaults: the app's own defaults for some fields.
+    """
+    defaults = dict(defaults or {})
+    for field in _flagged(config_class):
+        meta = field.metadata
+        name = prefix + field.name
+        default = defaults.get(field.name, _default(field))
+        help_text = meta.get("help") or f"{field.name.replace('_', ' ')}."
+        kind = meta.get("kind") or type(default)
+        if meta.get("enum") is not None:
+            flags.DEFINE_enum(name, default, list(meta["enum"]), help_text, flag_values=flag_values)
+        elif isinstance(default, tuple):
+            values = [str(v) for v in default]
+            flags.DEFINE_list(name, values, help_text, flag_values=flag_values)
+        elif kind is bool:
+            flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
+        elif kind is int:
+            flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+        elif kind is float:
+            flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+        else:
+            flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
+
+
+def config_from_flags(config_class, flag_values=flags.FLAGS, *, prefix: str = "", base=None):
+    """The config of parsed flags made by `define_config_flags`.
+
+    A flag given on the command line, or one whose (app) default differs from
+    the field's, sets its field; every other field keeps `base`'s value
+    (default: `config_class()`'s).
+    """
+    overrides = {}
+    for field in _flagged(config_class):
+        flag = flag_values[prefix + field.name]
+        default = _default(field)
+        if isinstance(default, tuple):
+            element = field.metadata.get("kind") or (type(default[0]) if default else str)
+            value = tuple(element(v) for v in flag.value)
+        else:
+            value = flag.value
+        if flag.present or value != default:
+            overrides[field.name] = value
+    return dataclasses.replace(base or config_class(), **overrides)

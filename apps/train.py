@@ -16,18 +16,30 @@ from kvid import plots
 from kvid.planning import plan as planning
 from kvid.training import train_lib
 
+from . import _flags
+
 FLAGS = flags.FLAGS
-train_lib.define_flags(FLAGS, defaults={"export_dir": "saved_models"})
-planning.define_flags(FLAGS)
+_flags.define_config_flags(train_lib.TrainConfig, defaults={"export_dir": "saved_models"})
+flags.DEFINE_bool(
+    "plan",
+    False,
+    "Plan the training path (Optimization Planning for 3D ConvNets) instead of one schedule.",
+)
+_flags.define_config_flags(planning.PlanConfig, prefix="plan_")
 
 
 def main(argv):
     """Rejects stray arguments and runs the library function."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    config = train_lib.config_from_flags(FLAGS)
+    demo = FLAGS.data_dir is None
+    config = _flags.config_from_flags(
+        train_lib.TrainConfig, base=train_lib.TrainConfig.demo() if demo else None
+    )
     if FLAGS.plan:
-        plan = planning.config_from_flags(FLAGS, demo=config.data_dir is None)
+        plan = _flags.config_from_flags(
+            planning.PlanConfig, prefix="plan_", base=planning.PlanConfig.demo() if demo else None
+        )
         result = planning.plan_training(config, plan)
         print(f"plan figure: {result.figure}")
     else:

@@ -108,10 +108,10 @@ def progress_bar(
         `finish()` once it is all done.
 
     Example:
-        >>> bar = progress_bar(len(videos), "video", enabled=verbose)
+        >>> videos = ["a.mp4", "b.mp4", "c.mp4"]
+        >>> bar = kvid.io.progress_bar(len(videos), "video", title="Converting 3 videos")
         >>> for video in videos:
-        ...     convert(video)
-        ...     bar.add(1)
+        ...     bar.add(1)  # after converting `video`
         >>> bar.finish()
     """
     return ProgressBar(total, unit_name, enabled=enabled, title=title, interval=interval)

@@ -568,31 +568,3 @@ def plan_training(
     if strategy_lib.is_chief(distribution):
         export_path = train_lib.export_run(net, final, class_names, preprocessing)
     return PlanResult(found, net, accuracy, reversed_accuracy, figure, export_path)
-
-
-def define_flags(flag_values) -> None:
-    """Defines `--plan` and one `--plan_<field>` absl flag per `PlanConfig` field."""
-    from absl import flags
-
-    flags.DEFINE_bool(
-        "plan",
-        False,
-        "Plan the training path (Optimization Planning for 3D ConvNets) instead of one schedule.",
-        flag_values=flag_values,
-    )
-    for field in dataclasses.fields(PlanConfig):
-        help_text = f"--plan: {field.name.replace('_', ' ')}."
-        train_lib.define_flag(f"plan_{field.name}", field.default, help_text, flag_values)
-
-
-def config_from_flags(flag_values, *, demo: bool) -> PlanConfig:
-    """The `PlanConfig` of the flags given; the others from `PlanConfig.demo()` if `demo`."""
-    overrides = {}
-    for field in dataclasses.fields(PlanConfig):
-        flag = flag_values[f"plan_{field.name}"]
-        if flag.present:
-            value = flag.value
-            if isinstance(field.default, tuple):
-                value = tuple(type(field.default[0])(v) for v in value)
-            overrides[field.name] = value
-    return PlanConfig.demo(**overrides) if demo else PlanConfig(**overrides)

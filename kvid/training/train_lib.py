@@ -677,81 +677,6 @@ def export_run(net, config: TrainConfig, class_names, preprocessing) -> str | No
     )
 
 
-def define_flag(name, default, help_text, flag_values, *, kind=None, enum=None) -> None:
-    """Defines one absl flag: an enum, a list for a tuple `default`, else of `kind`'s type.
-
-    `kind` defaults to `type(default)`; bool, int and float get typed flags,
-    anything else a string flag.
-    """
-    from absl import flags  # noqa: PLC0415  (only apps need absl's flags)
-
-    kind = kind or type(default)
-    if enum is not None:
-        flags.DEFINE_enum(name, default, list(enum), help_text, flag_values=flag_values)
-    elif isinstance(default, tuple):
-        flags.DEFINE_list(name, [str(v) for v in default], help_text, flag_values=flag_values)
-    elif kind is bool:
-        flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
-    elif kind is int:
-        flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
-    elif kind is float:
-        flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
-    else:
-        flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
-
-
-def define_flags(flag_values, defaults: Mapping | None = None) -> None:
-    """Defines one absl flag per `TrainConfig` field (its help, type and choices).
-
-    Args:
-        flag_values: an `absl.flags.FlagValues`, e.g. `flags.FLAGS`.
-        defaults: the app's own defaults for some fields (e.g. `export_dir`).
-    """
-    defaults = dict(defaults or {})
-    for field in dataclasses.fields(TrainConfig):
-        meta = field.metadata
-        if not meta.get("flag", False):
-            continue
-        define_flag(
-            field.name,
-            defaults.get(field.name, field.default),
-            meta["help"],
-            flag_values,
-            kind=meta["kind"],
-            enum=meta["enum"],
-        )
-
-
-def config_from_flags(flag_values) -> TrainConfig:
-    """The `TrainConfig` of parsed flags made by `define_flags`.
-
-    Flags given on the command line (or given an app default) replace the
-    config's values; every other field keeps `TrainConfig()`'s value with
-    `--data_dir`, or `TrainConfig.demo()`'s without it.
-    """
-    overrides = {}
-    for field in dataclasses.fields(TrainConfig):
-        if not field.metadata.get("flag", False):
-            continue
-        flag = flag_values[field.name]
-        if not flag.present and flag.default == _flag_default(field):
-            continue
-        value = flag.value
-        if isinstance(field.default, tuple):
-            element = field.metadata["kind"] or float
-            value = tuple(element(v) for v in value)
-        overrides[field.name] = value
-    if overrides.get("data_dir") is None:
-        return TrainConfig.demo(**overrides)
-    return TrainConfig(**overrides)
-
-
-def _flag_default(field):
-    if isinstance(field.default, tuple):
-        return [str(v) for v in field.default]
-    return field.default
-
-
 def train(
     config: TrainConfig | str | None = None,
     *,
@@ -781,8 +706,6 @@ def train(
 
         >>> data_dir = kvid.training.builtin_dataset(
         ...     num_frames=4, size=32, train_per_class=2, validation_per_class=1, directory="data")
-        Writing the built-in dataset (24 videos) to data/kvid_synthetic_v3_4f_32px_2-1_s0
-        ...
         >>> result = kvid.training.train(model="r3d_18", alpha=1 / 16, data_dir=data_dir,
         ...                              num_frames=4, size=32, batch_size=4, epochs=1, verbose=0)
         >>> result.class_names

@@ -234,14 +234,17 @@ def test_plan_figure_labels_every_transition(tmp_path):
 def test_plan_flags_take_the_demo_defaults_unless_given():
     from absl import flags
 
+    from apps import _flags
+
     values = flags.FlagValues()
-    planning.define_flags(values)
-    values(["prog", "--plan", "--plan_clip_lengths=4,8", "--plan_learning_rates=0.1,0.01"])
-    assert values.plan
-    demo = planning.config_from_flags(values, demo=True)
+    _flags.define_config_flags(planning.PlanConfig, values, prefix="plan_")
+    values(["prog", "--plan_clip_lengths=4,8", "--plan_learning_rates=0.1,0.01"])
+    demo = _flags.config_from_flags(
+        planning.PlanConfig, values, prefix="plan_", base=planning.PlanConfig.demo()
+    )
     assert demo == planning.PlanConfig.demo(clip_lengths=(4, 8), learning_rates=(0.1, 0.01))
     assert (demo.delay, demo.max_epochs) == (4, 8)
-    real = planning.config_from_flags(values, demo=False)
+    real = _flags.config_from_flags(planning.PlanConfig, values, prefix="plan_")
     assert (real.delay, real.max_epochs, real.clip_lengths) == (10, 100, (4, 8))
 
 

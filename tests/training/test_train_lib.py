@@ -93,16 +93,19 @@ def test_train_config_defaults_are_for_real_data_and_the_demo_is_separate(tmp_pa
 def test_flags_are_generated_from_the_config():
     from absl import flags
 
+    from apps import _flags
+
     values = flags.FlagValues()
-    train_lib.define_flags(values, defaults={"export_dir": "saved_models"})
+    config = train_lib.TrainConfig
+    _flags.define_config_flags(config, values, defaults={"export_dir": "saved_models"})
     values(["train", "--epochs=3", "--milestones=2,4", "--scale_range=1,1.5"])
-    demo = train_lib.config_from_flags(values)
+    demo = _flags.config_from_flags(config, values, base=config.demo())
     assert demo == train_lib.TrainConfig.demo(
         epochs=3, milestones=(2, 4), scale_range=(1.0, 1.5), export_dir="saved_models"
     )
     values.unparse_flags()
     values(["train", "--data_dir=videos", "--model=r2plus1d_18"])
-    real = train_lib.config_from_flags(values)
+    real = _flags.config_from_flags(config, values)
     assert real == train_lib.TrainConfig(
         data_dir="videos", model="r2plus1d_18", export_dir="saved_models"
     )
