@@ -13,8 +13,10 @@ shown; `frame_positions` resamples that timeline to a fixed rate.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+from collections.abc import Iterator
 
 import av
 import numpy as np
@@ -73,8 +75,42 @@ class VideoInfo:
         return float(self.times[-1]) + 1.0 / self.fps
 
 
-def _error(path: str, problem: str) -> VideoDecodeError:
+def video_error(path: str, problem: str) -> VideoDecodeError:
+    """The error for a video that cannot be read: it names the file and the problem.
+
+    The one wording of kvid's reading errors (probing, decoding, streaming).
+    """
     return VideoDecodeError(f"Cannot read video {path!r}: {problem}")
+
+
+@contextlib.contextmanager
+def open_video(path: str | os.PathLike) -> Iterator[tuple[av.container.InputContainer, object]]:
+    """Opens a video (or image) file at its first video stream: `(container, stream)`.
+
+    The one way kvid opens a file to read (`probe`, `decode_frames`, the
+    streamed reader, `stream.stream_info`): an empty file, a file without
+    a video stream, and any FFmpeg or OS error while the file is open
+    (opening, demuxing, decoding in the `with` block) raise a
+    `VideoDecodeError` naming the file.
+
+    Raises:
+        VideoDecodeError: as above.
+    """
+    path = os.fspath(path)
+    try:
+        if os.path.getsize(path) == 0:
+            raise video_error(path, "the file is empty.")
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise video_error(path, "it has no video stream.")
+            yield container, container.streams.video[0]
+    except (av.FFmpegError, OSError) as err:
+        raise video_error(path, f"{type(err).__name__}: {err}") from err
+
+
+def nominal_fps(stream) -> float:
+    """The frame rate a video stream declares (that of frame folders if it declares none)."""
+    return float(stream.average_rate or stream.guessed_rate or FRAME_FOLDER_FPS)
 
 
 def is_frame_folder(path: str) -> bool:
@@ -101,38 +137,30 @@ def probe(path: str) -> VideoInfo:
     path = os.fspath(path)
     if os.path.isdir(path):
         return _probe_frame_folder(path)
-    try:
-        if os.path.getsize(path) == 0:
-            raise _error(path, "the file is empty.")
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise _error(path, "it has no video stream.")
-            stream = container.streams.video[0]
-            pts = [
-                packet.pts if packet.pts is not None else packet.dts
-                for packet in container.demux(stream)
-                if packet.size > 0
-            ]
-            time_base = stream.time_base
-            nominal_fps = float(stream.average_rate or stream.guessed_rate or FRAME_FOLDER_FPS)
-    except (av.FFmpegError, OSError) as err:
-        raise _error(path, f"{type(err).__name__}: {err}") from err
+    with open_video(path) as (container, stream):
+        pts = [
+            packet.pts if packet.pts is not None else packet.dts
+            for packet in container.demux(stream)
+            if packet.size > 0
+        ]
+        time_base = stream.time_base
+        declared_fps = nominal_fps(stream)
     if not pts:
-        raise _error(path, "it has no video frames.")
+        raise video_error(path, "it has no video frames.")
     timestamped = all(p is not None for p in pts)
     if not timestamped:
         # No timestamps: number the frames, at the stream's nominal rate.
         pts = list(range(len(pts)))
-        time_base = 1 / nominal_fps
+        time_base = 1 / declared_fps
     pts = np.unique(np.asarray(pts, np.int64))
     times = (pts - pts[0]) * float(time_base)
-    return VideoInfo(path, times, pts, nominal_fps=nominal_fps, timestamped=timestamped)
+    return VideoInfo(path, times, pts, nominal_fps=declared_fps, timestamped=timestamped)
 
 
 def _probe_frame_folder(path: str) -> VideoInfo:
     files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
     if not files:
-        raise _error(path, "the folder holds no frame images " + str(IMAGE_EXTENSIONS) + ".")
+        raise video_error(path, "the folder holds no frame images " + str(IMAGE_EXTENSIONS) + ".")
     times = np.arange(len(files), dtype=np.float64) / FRAME_FOLDER_FPS
     return VideoInfo(
         path=path,
@@ -169,7 +197,7 @@ def frame_positions(
     end = info.duration if end is None else min(float(end), info.duration)
     first = int(np.searchsorted(times, start - 1e-6, side="left"))
     if first >= len(times) or end <= start:
-        raise _error(
+        raise video_error(
             info.path,
             f"the segment start={start}, end={end} holds no frame "
             f"(the video lasts {info.duration:.3f} s).",
@@ -201,7 +229,8 @@ def decode_frames(info: VideoInfo, indices, size: tuple[int, int] | None = None)
         `uint8 [len(indices), height, width, 3]`.
 
     Raises:
-        VideoDecodeError: if no wanted frame can be decoded.
+        VideoDecodeError: if the file can no longer be read (`open_video`) or no
+            wanted frame can be decoded.
     """
     indices = np.asarray(indices, np.int64).reshape([-1])
     if indices.size and (indices.min() < 0 or indices.max() >= info.num_frames):
@@ -210,13 +239,10 @@ def decode_frames(info: VideoInfo, indices, size: tuple[int, int] | None = None)
             f"Received: indices={indices.tolist()}"
         )
     wanted = np.unique(indices)
-    try:
-        if info.frame_files:
-            by_index = {int(i): _read_image(info.frame_files[i], size) for i in wanted}
-        else:
-            by_index = _decode_video(info, wanted, size)
-    except (av.FFmpegError, OSError) as err:
-        raise _error(info.path, f"{type(err).__name__}: {err}") from err
+    if info.frame_files:
+        by_index = {int(i): _read_image(info.frame_files[i], size) for i in wanted}
+    else:
+        by_index = _decode_video(info, wanted, size)
     return np.stack([by_index[int(i)] for i in indices])
 
 
@@ -226,10 +252,10 @@ def _to_rgb(frame, reformatter, size):
 
 
 def _read_image(path: str, size) -> np.ndarray:
-    with av.open(path) as container:
-        for frame in container.decode(video=0):
+    with open_video(path) as (container, stream):
+        for frame in container.decode(stream):
             return _to_rgb(frame, VideoReformatter(), size)
-    raise _error(path, "the image holds no decodable picture.")
+    raise video_error(path, "the image holds no decodable picture.")
 
 
 def _frames(container, stream):
@@ -256,8 +282,7 @@ def _decode_video(info: VideoInfo, wanted: np.ndarray, size) -> dict[int, np.nda
     out: dict[int, np.ndarray] = {}
     j = 0
     previous = None
-    with av.open(info.path) as container:
-        stream = container.streams.video[0]
+    with open_video(info.path) as (container, stream):
         stream.thread_type = "SLICE"
         stream.codec_context.thread_count = 1
         if info.timestamped and targets[0] > info.pts[0]:
@@ -281,13 +306,13 @@ def _decode_video(info: VideoInfo, wanted: np.ndarray, size) -> dict[int, np.nda
         except av.FFmpegError:
             # A truncated or damaged tail: keep what was decoded, fill below.
             pass
-    if j < len(targets):
-        # The stream ended before the wanted times: repeat the last frame it had.
-        if previous is None:
-            raise _error(info.path, "no frame could be decoded.")
-        last = _to_rgb(previous, reformatter, size)
-        for k in range(j, len(targets)):
-            out[int(wanted[k])] = last
+        if j < len(targets):
+            # The stream ended before the wanted times: repeat the last frame it had.
+            if previous is None:
+                raise video_error(info.path, "no frame could be decoded.")
+            last = _to_rgb(previous, reformatter, size)
+            for k in range(j, len(targets)):
+                out[int(wanted[k])] = last
     return out
 
 

@@ -23,7 +23,14 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from kvid.io.decode import FRAME_FOLDER_FPS, VideoDecodeError, decode_frames, probe
+from kvid.io.decode import (
+    FRAME_FOLDER_FPS,
+    decode_frames,
+    nominal_fps,
+    open_video,
+    probe,
+    video_error,
+)
 
 # Times within this many seconds are the same instant (as in `decode.frame_positions`).
 _EPSILON = 1e-6
@@ -51,43 +58,33 @@ class StreamInfo:
     width: int
 
 
-def _error(path: str, problem: str) -> VideoDecodeError:
-    return VideoDecodeError(f"Cannot read video {path!r}: {problem}")
-
-
 def stream_info(path: str | os.PathLike) -> StreamInfo:
     """Reads the duration, rate, frame count and size a video's headers declare.
 
     Raises:
-        VideoDecodeError: if the file is missing, unreadable or has no video stream.
+        VideoDecodeError: if the file is missing, empty, unreadable or has no video stream.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
         info = probe(path)
         height, width = decode_frames(info, [0]).shape[1:3]
         return StreamInfo(path, info.duration, info.nominal_fps, info.num_frames, height, width)
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise _error(path, "it has no video stream.")
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or FRAME_FOLDER_FPS)
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / av.time_base
-            else:
-                duration = 0.0
-            return StreamInfo(
-                path,
-                duration,
-                fps,
-                int(stream.frames or round(duration * fps)),
-                stream.codec_context.height,
-                stream.codec_context.width,
-            )
-    except (av.FFmpegError, OSError) as err:
-        raise _error(path, f"{type(err).__name__}: {err}") from err
+    with open_video(path) as (container, stream):
+        fps = nominal_fps(stream)
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = 0.0
+        return StreamInfo(
+            path,
+            duration,
+            fps,
+            int(stream.frames or round(duration * fps)),
+            stream.codec_context.height,
+            stream.codec_context.width,
+        )
 
 
 def _decoded(path: str) -> Iterator[tuple[float, object]]:
@@ -98,14 +95,11 @@ def _decoded(path: str) -> Iterator[tuple[float, object]]:
     frame per distinct timestamp. A damaged tail ends the stream quietly, as
     in `decode_frames`.
     """
-    with av.open(path) as container:
-        if not container.streams.video:
-            raise _error(path, "it has no video stream.")
-        stream = container.streams.video[0]
+    with open_video(path) as (container, stream):
         # One decoder for the whole file: let FFmpeg use frame threads on every core.
         stream.thread_type = "AUTO"
         time_base = stream.time_base
-        nominal_fps = float(stream.average_rate or stream.guessed_rate or FRAME_FOLDER_FPS)
+        declared_fps = nominal_fps(stream)
         first = last = None
         number = -1
         try:
@@ -115,7 +109,7 @@ def _decoded(path: str) -> Iterator[tuple[float, object]]:
                     pts = frame.pts if frame.pts is not None else frame.dts
                     if pts is None or time_base is None:
                         # A raw stream without timestamps: number the frames at the nominal rate.
-                        seconds = number / nominal_fps
+                        seconds = number / declared_fps
                     else:
                         if first is None:
                             first = pts
@@ -128,7 +122,7 @@ def _decoded(path: str) -> Iterator[tuple[float, object]]:
             if last is None:
                 raise
     if last is None:
-        raise _error(path, "no frame could be decoded.")
+        raise video_error(path, "no frame could be decoded.")
 
 
 def _folder_frames(path: str) -> Iterator[tuple[float, np.ndarray]]:
@@ -210,7 +204,7 @@ def iter_timed_frames(
         for rest in range(k, total):
             yield rest / fps, previous_rgb
     except (av.FFmpegError, OSError) as err:
-        raise _error(path, f"{type(err).__name__}: {err}") from err
+        raise video_error(path, f"{type(err).__name__}: {err}") from err
 
 
 def _nominal_fps(path: str) -> float:

@@ -8,7 +8,7 @@ import tensorflow as tf
 from kvid.io import decode, stream
 from kvid.io.encode import write_video
 from tests.data.conftest import frame_number, numbered_frames
-from tests.data.test_decode import FORMATS
+from tests.data.test_decode import BAD_FILES, FORMATS, _bad_files
 
 
 def _streamed(path, fps=None):
@@ -78,6 +78,31 @@ def test_bad_files_name_the_file(tmp_path):
         stream.stream_info(str(tmp_path / "missing.mp4"))
     with pytest.raises(ValueError, match="fps=0"):
         list(stream.iter_frames(str(bad), fps=0))
+
+
+@pytest.mark.parametrize("kind", [kind for kind in BAD_FILES if kind != "zero"])
+def test_a_bad_file_raises_one_error_on_every_path(tmp_path, kind):
+    # One opening rule: probing, the header read and the streamed reader say the same.
+    # (A video stream without frames has headers: only reading its frames fails.)
+    path, _ = _bad_files(tmp_path)[kind]
+    messages = set()
+    for read in (decode.probe, stream.stream_info, lambda p: list(stream.iter_frames(p))):
+        with pytest.raises(decode.VideoDecodeError) as raised:
+            read(path)
+        messages.add(str(raised.value))
+    assert len(messages) == 1 and path in messages.pop()
+
+
+def test_a_file_that_breaks_after_probing_raises_the_probes_error(tmp_path):
+    path = write_video(str(tmp_path / "v.mp4"), numbered_frames(4))
+    info = decode.probe(path)
+    open(path, "wb").close()
+    with pytest.raises(decode.VideoDecodeError) as decoding:
+        decode.decode_frames(info, [0])
+    with pytest.raises(decode.VideoDecodeError) as probing:
+        decode.probe(path)
+    expected = f"Cannot read video {path!r}: the file is empty."
+    assert str(decoding.value) == str(probing.value) == expected
 
 
 def test_prefetch_runs_ahead_by_at_most_depth_items():
