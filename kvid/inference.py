@@ -390,8 +390,7 @@ def predict_video(
         timed = stream.iter_timed_frames(path, fps)
     else:
         info = decode.probe(path)
-        positions = decode.frame_positions(info, fps=fps)
-        times = np.arange(len(positions)) / fps if fps else info.times[positions]
+        times, positions = decode.timed_positions(info, fps=fps)
         timed = zip(times, decode.decode_frames(info, positions), strict=True)
     batches = sliding_clips(
         timed,
