@@ -200,7 +200,8 @@ def sliding_clips(
     at a time on `workers` threads, and kept until the last clip that needs it is cut;
     frames between clips (a stride longer than a clip) are never transformed.
     Clips start at `0, stride, 2 * stride, ...` while a whole clip fits; a
-    video shorter than one clip gives one clip of the video looped, centred
+    video shorter than one clip gives one clip, the one evaluation samples
+    (`kvid.preprocessing.consecutive_indices`: the video looped), centred
     halfway between its first and last frames.
 
     Args:
@@ -258,11 +259,11 @@ def sliding_clips(
     if not seen[0]:
         raise ValueError("The video has no frame.")
     if next_start == 0:
-        # Shorter than a clip: the video loops, as kvid.preprocessing's samplers do.
+        # Shorter than a clip: the evaluation samplers' clip of the video, which loops it.
         frames = list(window)
-        window.extend(frames[i % len(frames)] for i in range(len(frames), num_frames))
-        cut(0)
-        batch[-1] = (batch[-1][0], 0, (frames[0][0] + frames[-1][0]) / 2)
+        indices = preprocessing_lib.consecutive_indices(len(frames), num_frames).numpy()
+        clip = np.stack([frames[i][1] for i in indices])
+        batch.append((clip, 0, (frames[0][0] + frames[-1][0]) / 2))
     if batch:
         yield emit()
 
@@ -358,8 +359,7 @@ def predict_video(
         timed = stream.iter_timed_frames(path, fps)
     else:
         info = decode.probe(path)
-        positions = decode.frame_positions(info, fps=fps)
-        times = np.arange(len(positions)) / fps if fps else info.times[positions]
+        times, positions = decode.timed_positions(info, fps=fps)
         timed = zip(times, decode.decode_frames(info, positions), strict=True)
     batches = sliding_clips(
         timed,

@@ -373,10 +373,23 @@ def decode_jpeg(jpegs) -> tf.Tensor:
 # Short videos never fail: indices past the end wrap around, i.e. the video is
 # *looped* (as TF Model Garden's `sample_sequence` does), so motion stays natural
 # instead of freezing on the last frame; a single-frame video repeats that frame.
+# `_slack` and `_looped` are that rule, once: every sampler here calls them, and
+# `kvid.inference.sliding_clips` cuts a video shorter than a clip with
+# `consecutive_indices`.
 
 
 def _as_count(num_available):
     return tf.maximum(tf.cast(num_available, tf.int32), 1)
+
+
+def _slack(count, num_frames: int, step):
+    """How many frames later than the first a clip may start: 0 if the video is shorter."""
+    return tf.maximum(count - ((num_frames - 1) * step + 1), 0)
+
+
+def _looped(starts, count, num_frames: int, step):
+    """`int32 [..., num_frames]` indices of clips from `starts` (`[...]`), looping past the end."""
+    return (tf.expand_dims(starts, -1) + tf.range(num_frames) * step) % count
 
 
 def _split(seed, n: int):
@@ -429,8 +442,7 @@ def clip_starts(num_available, num_frames: int, frame_step=1, num_clips: int = 1
     """
     if num_clips < 1:
         raise ValueError(f"`num_clips` must be >= 1. Received: num_clips={num_clips}")
-    step = draw_frame_step(frame_step)
-    slack = tf.maximum(_as_count(num_available) - ((num_frames - 1) * step + 1), 0)
+    slack = _slack(_as_count(num_available), num_frames, draw_frame_step(frame_step))
     # Integer arithmetic: floor((k + 1/2) * slack / num_clips), exact for any length.
     return ((2 * tf.range(num_clips) + 1) * slack) // (2 * num_clips)
 
@@ -457,9 +469,9 @@ def consecutive_indices(num_available, num_frames: int, frame_step=1, seed=None)
     else:
         step_seed, start_seed = _split(seed, 2)
         step = draw_frame_step(frame_step, step_seed)
-        slack = tf.maximum(count - ((num_frames - 1) * step + 1), 0)
+        slack = _slack(count, num_frames, step)
         start = tf.random.stateless_uniform([], start_seed, 0, slack + 1, dtype=tf.int32)
-    return (start + tf.range(num_frames) * step) % count
+    return _looped(start, count, num_frames, step)
 
 
 def uniform_indices(num_available, num_frames: int, seed=None):
@@ -496,7 +508,7 @@ def evenly_spaced_clips(num_available, num_frames: int, frame_step=1, num_clips:
     count = _as_count(num_available)
     step = draw_frame_step(frame_step)
     starts = clip_starts(count, num_frames, frame_step, num_clips)
-    return (starts[:, None] + tf.range(num_frames)[None, :] * step) % count
+    return _looped(starts, count, num_frames, step)
 
 
 def sample_indices(

@@ -7,8 +7,10 @@ frames are decoded in presentation order and handed out one by one, so
 memory holds the decoder's few reference frames and whatever the caller keeps.
 
 The frames are those of `decode.frame_positions(probe(path), fps)` followed by
-`decode.decode_frames`: the same selection, the same pixels, without the
-probe's extra pass over the file or the list of every frame.
+`decode.decode_frames`: the same selection (both run `decode.resample`, over
+the probed timeline there, over the frames as they decode here), the same
+times (`decode.frame_seconds`) and the same pixels, without the probe's extra
+pass over the file or the list of every frame.
 """
 
 from __future__ import annotations
@@ -23,10 +25,17 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from kvid.io.decode import FRAME_FOLDER_FPS, VideoDecodeError, decode_frames, probe
-
-# Times within this many seconds are the same instant (as in `decode.frame_positions`).
-_EPSILON = 1e-6
+from kvid.io.decode import (
+    checked_fps,
+    decode_frames,
+    frame_seconds,
+    nominal_fps,
+    open_video,
+    probe,
+    resample,
+    timed_positions,
+    video_error,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,90 +60,79 @@ class StreamInfo:
     width: int
 
 
-def _error(path: str, problem: str) -> VideoDecodeError:
-    return VideoDecodeError(f"Cannot read video {path!r}: {problem}")
-
-
 def stream_info(path: str | os.PathLike) -> StreamInfo:
     """Reads the duration, rate, frame count and size a video's headers declare.
 
     Raises:
-        VideoDecodeError: if the file is missing, unreadable or has no video stream.
+        VideoDecodeError: if the file is missing, empty, unreadable or has no video stream.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
         info = probe(path)
         height, width = decode_frames(info, [0]).shape[1:3]
         return StreamInfo(path, info.duration, info.nominal_fps, info.num_frames, height, width)
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise _error(path, "it has no video stream.")
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or FRAME_FOLDER_FPS)
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / av.time_base
-            else:
-                duration = 0.0
-            return StreamInfo(
-                path,
-                duration,
-                fps,
-                int(stream.frames or round(duration * fps)),
-                stream.codec_context.height,
-                stream.codec_context.width,
-            )
-    except (av.FFmpegError, OSError) as err:
-        raise _error(path, f"{type(err).__name__}: {err}") from err
+    with open_video(path) as (container, stream):
+        fps = nominal_fps(stream)
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = 0.0
+        return StreamInfo(
+            path,
+            duration,
+            fps,
+            int(stream.frames or round(duration * fps)),
+            stream.codec_context.height,
+            stream.codec_context.width,
+        )
 
 
-def _decoded(path: str) -> Iterator[tuple[float, object]]:
-    """Every decoded frame of a video file as `(seconds from the first, av.VideoFrame)`.
+def _decoded(path: str, container, stream, declared_fps: float) -> Iterator[tuple[float, object]]:
+    """Every decoded frame of an open video as `(seconds from the first, av.VideoFrame)`.
 
     Frames come in presentation order; a frame without a timestamp or not
     after the previous one (a duplicate) is dropped, as `probe` keeps one
     frame per distinct timestamp. A damaged tail ends the stream quietly, as
     in `decode_frames`.
     """
-    with av.open(path) as container:
-        if not container.streams.video:
-            raise _error(path, "it has no video stream.")
-        stream = container.streams.video[0]
-        # One decoder for the whole file: let FFmpeg use frame threads on every core.
-        stream.thread_type = "AUTO"
-        time_base = stream.time_base
-        nominal_fps = float(stream.average_rate or stream.guessed_rate or FRAME_FOLDER_FPS)
-        first = last = None
-        number = -1
-        try:
-            for packet in container.demux(stream):
-                for frame in stream.codec_context.decode(packet):
-                    number += 1
-                    pts = frame.pts if frame.pts is not None else frame.dts
-                    if pts is None or time_base is None:
-                        # A raw stream without timestamps: number the frames at the nominal rate.
-                        seconds = number / nominal_fps
-                    else:
-                        if first is None:
-                            first = pts
-                        seconds = float((pts - first) * time_base)
-                    if last is not None and seconds <= last:
-                        continue
-                    last = seconds
-                    yield seconds, frame
-        except av.FFmpegError:
-            if last is None:
-                raise
+    time_base = stream.time_base
+    first = last = None
+    number = -1
+    try:
+        for packet in container.demux(stream):
+            for frame in stream.codec_context.decode(packet):
+                number += 1
+                pts = frame.pts if frame.pts is not None else frame.dts
+                if pts is None or time_base is None:
+                    # A raw stream without timestamps: number the frames at the nominal rate.
+                    seconds = frame_seconds(number, 0, 1 / declared_fps)
+                else:
+                    if first is None:
+                        first = pts
+                    seconds = frame_seconds(pts, first, time_base)
+                if last is not None and seconds <= last:
+                    continue
+                last = seconds
+                yield seconds, frame
+    except av.FFmpegError:
+        if last is None:
+            raise
     if last is None:
-        raise _error(path, "no frame could be decoded.")
+        raise video_error(path, "no frame could be decoded.")
 
 
-def _folder_frames(path: str) -> Iterator[tuple[float, np.ndarray]]:
-    info = probe(path)
-    for index, seconds in enumerate(info.times):
-        yield float(seconds), decode_frames(info, [index])[0]
+def _converted(samples: Iterable[tuple[float, object]], convert) -> Iterator[tuple[float, object]]:
+    """`samples` with each item converted once, however many samples in a row show it.
+
+    Items are frame indices (equal when repeated) or decoded frames (the same object).
+    """
+    item = converted = None
+    for seconds, sample in samples:
+        if sample != item:
+            item, converted = sample, convert(sample)
+        yield seconds, converted
 
 
 def iter_frames(path: str | os.PathLike, fps: float | None = None) -> Iterator[np.ndarray]:
@@ -143,7 +141,8 @@ def iter_frames(path: str | os.PathLike, fps: float | None = None) -> Iterator[n
     Frame `k` is what `decode.read_video(path, fps)[k]` holds, but no more
     than one decoded frame (and the decoder's references) is in memory at a
     time. With `fps`, frame `k` is the last frame shown at or before `k / fps`
-    seconds; frames no sampled time needs are never converted to RGB.
+    seconds (`decode.resample`); frames no sampled time needs are never
+    converted to RGB.
 
     Args:
         path: a video file or a folder of frame images.
@@ -168,55 +167,29 @@ def iter_timed_frames(
     Without `fps` the time is the frame's own presentation time; with it, the
     sampled time `k / fps`.
     """
-    if fps is not None and fps <= 0:
-        raise ValueError(f"`fps` must be positive. Received: fps={fps}")
+    fps = checked_fps(fps)  # before the file is opened
     path = os.fspath(path)
-    reformatter = VideoReformatter()
-
-    def rgb(frame):
-        if isinstance(frame, np.ndarray):
-            return frame
-        return reformatter.reformat(frame, format="rgb24").to_ndarray()
-
-    try:
-        frames = _folder_frames(path) if os.path.isdir(path) else _decoded(path)
-        if fps is None:
-            for seconds, frame in frames:
-                yield seconds, rgb(frame)
-            return
-        # Sampled time k / fps shows the last frame at or before it: a frame is
-        # only known to be that one once the next frame's time has passed k / fps.
-        k = 0
-        count = 0
-        previous = previous_rgb = None
-        last_seconds = 0.0
-        for seconds, frame in frames:
-            while previous is not None and k / fps + _EPSILON < seconds:
-                if previous_rgb is None:
-                    previous_rgb = rgb(previous)
-                yield k / fps, previous_rgb
-                k += 1
-            previous, previous_rgb = frame, None
-            last_seconds = seconds
-            count += 1
-        # The video lasts until its last frame ends, as `VideoInfo.duration` says.
-        average_fps = (count - 1) / last_seconds if count > 1 and last_seconds > 0 else None
-        if average_fps is None:
-            average_fps = _nominal_fps(path)
-        duration = last_seconds + 1.0 / average_fps
-        total = max(1, int(np.ceil(duration * fps - _EPSILON)))
-        if k < total and previous_rgb is None:
-            previous_rgb = rgb(previous)
-        for rest in range(k, total):
-            yield rest / fps, previous_rgb
-    except (av.FFmpegError, OSError) as err:
-        raise _error(path, f"{type(err).__name__}: {err}") from err
-
-
-def _nominal_fps(path: str) -> float:
     if os.path.isdir(path):
-        return FRAME_FOLDER_FPS
-    return stream_info(path).nominal_fps
+        # A folder lists its frames: its timeline is the probed one.
+        info = probe(path)
+        times, positions = timed_positions(info, fps)
+        samples = zip(times.tolist(), positions.tolist(), strict=True)
+        yield from _converted(samples, lambda index: decode_frames(info, [index])[0])
+        return
+    reformatter = VideoReformatter()
+    with open_video(path) as (container, stream):
+        # One decoder for the whole file: let FFmpeg use frame threads on every core.
+        stream.thread_type = "AUTO"
+        declared_fps = nominal_fps(stream)
+        samples = resample(
+            _decoded(path, container, stream, declared_fps),
+            fps,
+            nominal_fps=declared_fps,
+            path=path,
+        )
+        yield from _converted(
+            samples, lambda frame: reformatter.reformat(frame, format="rgb24").to_ndarray()
+        )
 
 
 class _Done:

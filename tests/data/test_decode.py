@@ -146,6 +146,22 @@ def _zero_frame_video(path):
     return path
 
 
+def _audio_only(path):
+    """A file with an audio stream and no video stream."""
+    import av
+
+    with av.open(path, "w") as container:
+        audio = container.add_stream("pcm_s16le", rate=8000)
+        audio.layout = "mono"
+        samples = av.AudioFrame.from_ndarray(
+            np.zeros((1, 800), np.int16), format="s16", layout="mono"
+        )
+        samples.sample_rate = 8000
+        for packet in [*audio.encode(samples), *audio.encode()]:
+            container.mux(packet)
+    return path
+
+
 def _bad_files(tmp_path):
     good = write_video(str(tmp_path / "good.mp4"), numbered_frames(30))
     data = open(good, "rb").read()
@@ -159,10 +175,14 @@ def _bad_files(tmp_path):
         "text": (str(tmp_path / "text.mp4"), "Error"),
         "zero": (_zero_frame_video(str(tmp_path / "zero.mkv")), "no video frames"),
         "unreadable": (str(tmp_path / "unreadable.mp4"), "Error"),
+        "audio": (_audio_only(str(tmp_path / "audio.wav")), "no video stream"),
     }
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "text", "zero", "unreadable"])
+BAD_FILES = ["empty", "truncated", "text", "zero", "unreadable", "audio"]
+
+
+@pytest.mark.parametrize("kind", BAD_FILES)
 def test_bad_files_raise_an_error_naming_the_file(tmp_path, kind):
     path, problem = _bad_files(tmp_path)[kind]
     with pytest.raises(decode.VideoDecodeError) as raised:

@@ -8,7 +8,7 @@ import tensorflow as tf
 from kvid.io import decode, stream
 from kvid.io.encode import write_video
 from tests.data.conftest import frame_number, numbered_frames
-from tests.data.test_decode import FORMATS
+from tests.data.test_decode import BAD_FILES, FORMATS, _bad_files
 
 
 def _streamed(path, fps=None):
@@ -37,6 +37,43 @@ def test_resampled_stream_matches_frame_positions(tmp_path, fps):
     np.testing.assert_array_equal(frame_number(_streamed(path, fps)), expected)
     times = [t for t, _ in stream.iter_timed_frames(path, fps)]
     np.testing.assert_allclose(times, np.arange(len(expected)) / fps)
+
+
+def _short_video(tmp_path, kind):
+    """A tiny video of each kind the readers tell apart (at most 7 frames)."""
+    if kind == "folder":
+        folder = tmp_path / "frames"
+        folder.mkdir()
+        for i, frame in enumerate(numbered_frames(6, first=2)):
+            (folder / f"{i:05d}.png").write_bytes(tf.io.encode_png(frame).numpy())
+        return str(folder)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (7, 24, 32, 3), dtype=np.uint8)
+    if kind == "vfr":
+        times = [0.0, 0.1, 0.15, 0.5, 0.55, 1.0, 1.02]
+        return write_video(str(tmp_path / "vfr.mkv"), frames, codec="ffv1", times=times)
+    if kind == "raw":  # no timestamps: frames numbered at the nominal rate
+        return write_video(str(tmp_path / "raw.h264"), frames, keyframe_interval=3)
+    if kind == "one":  # one frame: its duration is the nominal rate's
+        return write_video(str(tmp_path / "one.webm"), frames[:1], codec="libvpx-vp9", fps=12)
+    return write_video(str(tmp_path / "v.mp4"), frames, fps=30, keyframe_interval=3)
+
+
+@pytest.mark.parametrize("fps", [None, 7.0, 29.97, 60.0, 1.0])
+@pytest.mark.parametrize("kind", ["mp4", "vfr", "raw", "one", "folder"])
+def test_streamed_frames_and_times_are_the_whole_file_decodes(tmp_path, kind, fps):
+    # One resampling rule: the streamed reader yields the whole-file decode's frames
+    # (pixels) at its times, to the last bit, for every kind of source.
+    path = _short_video(tmp_path, kind)
+    info = decode.probe(path)
+    times, positions = decode.timed_positions(info, fps)
+    streamed = list(stream.iter_timed_frames(path, fps))
+    np.testing.assert_array_equal([t for t, _ in streamed], times)
+    np.testing.assert_array_equal(np.stack([f for _, f in streamed]), decode.read_video(path, fps))
+    np.testing.assert_array_equal(decode.frame_positions(info, fps), positions)
+    if fps is not None:
+        np.testing.assert_array_equal(times, np.arange(len(times)) / fps)
+        assert len(times) == max(1, int(np.ceil(info.duration * fps - 1e-6)))
 
 
 def test_variable_frame_rate_stream(tmp_path):
@@ -78,6 +115,31 @@ def test_bad_files_name_the_file(tmp_path):
         stream.stream_info(str(tmp_path / "missing.mp4"))
     with pytest.raises(ValueError, match="fps=0"):
         list(stream.iter_frames(str(bad), fps=0))
+
+
+@pytest.mark.parametrize("kind", [kind for kind in BAD_FILES if kind != "zero"])
+def test_a_bad_file_raises_one_error_on_every_path(tmp_path, kind):
+    # One opening rule: probing, the header read and the streamed reader say the same.
+    # (A video stream without frames has headers: only reading its frames fails.)
+    path, _ = _bad_files(tmp_path)[kind]
+    messages = set()
+    for read in (decode.probe, stream.stream_info, lambda p: list(stream.iter_frames(p))):
+        with pytest.raises(decode.VideoDecodeError) as raised:
+            read(path)
+        messages.add(str(raised.value))
+    assert len(messages) == 1 and path in messages.pop()
+
+
+def test_a_file_that_breaks_after_probing_raises_the_probes_error(tmp_path):
+    path = write_video(str(tmp_path / "v.mp4"), numbered_frames(4))
+    info = decode.probe(path)
+    open(path, "wb").close()
+    with pytest.raises(decode.VideoDecodeError) as decoding:
+        decode.decode_frames(info, [0])
+    with pytest.raises(decode.VideoDecodeError) as probing:
+        decode.probe(path)
+    expected = f"Cannot read video {path!r}: the file is empty."
+    assert str(decoding.value) == str(probing.value) == expected
 
 
 def test_prefetch_runs_ahead_by_at_most_depth_items():

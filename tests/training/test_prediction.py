@@ -83,6 +83,49 @@ def test_a_video_shorter_than_a_clip_loops():
     np.testing.assert_allclose(batches[0].times, [0.1])
 
 
+@pytest.mark.parametrize(
+    ("count", "num_frames", "stride"), [(1, 4, 2), (2, 5, 1), (3, 8, 9), (6, 7, 3)]
+)
+def test_a_video_shorter_than_a_clip_gives_the_samplers_clip(count, num_frames, stride):
+    # One short-video rule: the sliding window's clip is the evaluation samplers' clip.
+    batches = list(
+        prediction.sliding_clips(
+            _numbered(count), np.asarray, num_frames=num_frames, stride=stride, batch_size=2
+        )
+    )
+    assert len(batches) == 1 and len(batches[0].clips) == 1
+    clip = frame_number(batches[0].clips[0])
+    np.testing.assert_array_equal(clip, preprocessing_lib.sample_indices(count, num_frames))
+    np.testing.assert_array_equal(clip, preprocessing_lib.multi_clip_indices(count, num_frames)[0])
+
+
+@pytest.mark.parametrize("fps", [None, 12.0])
+def test_a_short_videos_predicted_clip_is_its_evaluation_clip(tmp_path, fps):
+    # The same video (5 frames, shorter than the clip) through the streamed prediction
+    # path and the evaluation dataset (probe, resample, sample, decode) gives one clip.
+    convention = kvid.Preprocessing(num_frames=8, crop_size=8, resize=10)
+    (tmp_path / "a").mkdir()
+    path = write_video(str(tmp_path / "a" / "short.mp4"), numbered_frames(5, first=3), fps=30)
+    (batch,) = prediction.sliding_clips(
+        kvid.io.iter_timed_frames(path, fps),
+        lambda frames: preprocessing_lib.preprocess_frames(frames, convention).numpy(),
+        num_frames=8,
+        stride=4,
+        batch_size=2,
+    )
+    dataset = kvid.data.video_evaluation_dataset(
+        str(tmp_path), num_clips=1, num_frames=8, fps=fps, model=convention
+    )
+    ((views, _, _),) = list(dataset)
+    np.testing.assert_array_equal(batch.clips, views.numpy())
+    # And the whole-file decode, looped by the sampler: 5 frames, or 2 (1/6 s at 12 fps).
+    frames = decode.read_video(path, fps)
+    assert len(frames) == (5 if fps is None else 2)
+    looped = frames[preprocessing_lib.sample_indices(len(frames), 8).numpy()]
+    expected = preprocessing_lib.preprocess_frames(looped, convention).numpy()
+    np.testing.assert_array_equal(batch.clips[0], expected)
+
+
 def test_sliding_clips_rejects_bad_sizes():
     with pytest.raises(ValueError, match="stride=0"):
         list(
