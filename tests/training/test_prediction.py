@@ -9,6 +9,7 @@ import tensorflow as tf
 
 import kvid
 from kvid import inference as prediction
+from kvid import preprocessing as preprocessing_lib
 from kvid.io import decode
 from kvid.io.encode import write_video
 from tests.data.conftest import frame_number, numbered_frames
