@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from kvid import preprocessing
 from kvid.io import atomic, decode
 from kvid.training import callbacks as callbacks_lib
 
@@ -66,8 +67,7 @@ def video_thumbnails(
     """`count` frames at the centres of equal stretches of a video, and its duration.
 
     Each frame is decoded on its own (a seek to the keyframe before it), so a
-    long video is not decoded whole, and is subsampled to at most about
-    `max_height` rows.
+    long video is not decoded whole, and is resized to at most `max_height` rows.
 
     Returns:
         `(uint8 [count, height, width, 3] frames, duration in seconds)`.
@@ -77,9 +77,12 @@ def video_thumbnails(
     info = decode.probe(os.fspath(path))
     centres = (np.arange(count) + 0.5) * info.duration / count
     indices = np.searchsorted(info.times, centres + 1e-6, side="right") - 1
-    frames = [decode.decode_frames(info, [i])[0] for i in np.clip(indices, 0, info.num_frames - 1)]
-    step = max(1, -(-frames[0].shape[0] // max_height))
-    return np.stack([frame[::step, ::step] for frame in frames]), info.duration
+    frames = decode.decode_frames(info, np.clip(indices, 0, info.num_frames - 1))
+    height, width = frames.shape[1:3]
+    if height > max_height:
+        size = (max_height, max(1, round(width * max_height / height)))
+        frames = np.asarray(preprocessing.resize_to(frames, size)).round().astype(np.uint8)
+    return frames, info.duration
 
 
 def timeline_figure(

@@ -206,7 +206,7 @@ def resized_size(height, width, resize, rounding: str = "floor", scale=1.0) -> t
 def resize(frames, preprocessing, scale=1.0) -> tf.Tensor:
     """Resizes `(..., height, width, channels)` frames as `preprocessing` says.
 
-    The one resize of kvid. Never smaller than the crop, so a crop always fits.
+    Never smaller than the crop, so a crop always fits.
 
     Args:
         frames: pixels, any numeric dtype, any number of leading dimensions.
@@ -219,12 +219,37 @@ def resize(frames, preprocessing, scale=1.0) -> tf.Tensor:
     convention = _checked(preprocessing)
     frames = tf.convert_to_tensor(frames)
     shape = tf.shape(frames)
-    images = tf.reshape(tf.cast(frames, tf.float32), tf.concat([[-1], shape[-3:]], axis=0))
     size = resized_size(shape[-3], shape[-2], convention.resize, convention.rounding, scale)
     size = tf.maximum(size, convention.crop_shape)
-    images = tf.image.resize(
-        images, size, method=convention.interpolation, antialias=convention.antialias
+    return resize_to(
+        frames, size, interpolation=convention.interpolation, antialias=convention.antialias
     )
+
+
+def resize_to(frames, size, *, interpolation: str = "bilinear", antialias: bool = True):
+    """Resizes `(..., height, width, channels)` frames to `size`: the one resize of kvid.
+
+    Training, evaluation, serving, TFRecord preparation and plots all resize
+    here (in float, bilinear and antialiased unless told otherwise).
+
+    Args:
+        frames: pixels, any numeric dtype, any number of leading dimensions.
+        size: `(height, width)`, ints or an `int32 [2]` tensor.
+        interpolation: one of `INTERPOLATIONS`.
+        antialias: filter when shrinking.
+
+    Returns:
+        float32 `(..., height, width, channels)`, not rounded.
+
+    Example:
+        >>> kvid.preprocessing.resize_to(np.zeros((2, 40, 60, 3), np.uint8), (20, 30)).shape
+        TensorShape([2, 20, 30, 3])
+    """
+    frames = tf.convert_to_tensor(frames)
+    shape = tf.shape(frames)
+    images = tf.reshape(tf.cast(frames, tf.float32), tf.concat([[-1], shape[-3:]], axis=0))
+    images = tf.image.resize(images, size, method=interpolation, antialias=antialias)
+    size = tf.shape(images)[1:3]
     return tf.reshape(images, tf.concat([shape[:-3], size, shape[-1:]], axis=0))
 
 

@@ -41,14 +41,18 @@ def _bytes(values):
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
 
 
-def _resize_short_side(info, short_side):
+def _stored(frames, short_side):
+    """`frames` resized (by `kvid.preprocessing.resize_to`) to a short side of `short_side`.
+
+    The size is rounded to even numbers, which keep every JPEG chroma block whole.
+    """
     if short_side is None:
-        return None
-    first = decode_frames(info, [0])[0]
-    height, width = first.shape[:2]
+        return frames
+    height, width = frames.shape[1:3]
     scale = short_side / min(height, width)
-    # Even sizes keep every JPEG chroma block whole.
-    return (max(2, round(height * scale / 2) * 2), max(2, round(width * scale / 2) * 2))
+    size = (max(2, round(height * scale / 2) * 2), max(2, round(width * scale / 2) * 2))
+    resized = preprocessing.resize_to(frames, size)
+    return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
 
 
 def encode_video(
@@ -75,11 +79,11 @@ def encode_video(
     """
     info = probe(example.path)
     positions = frame_positions(info, fps=fps, start=example.start, end=example.end)
-    size = _resize_short_side(info, short_side)
     jpegs = []
     # A stretch at a time: a long video's decoded frames never all wait for their JPEGs.
     for first in range(0, len(positions), DECODE_STRETCH):
-        frames = decode_frames(info, positions[first : first + DECODE_STRETCH], size=size)
+        frames = decode_frames(info, positions[first : first + DECODE_STRETCH])
+        frames = _stored(frames, short_side)
         jpegs += [tf.io.encode_jpeg(frame, quality=quality).numpy() for frame in frames]
     text = class_names[example.label] if class_names and example.label >= 0 else ""
     context = tf.train.Features(

@@ -357,7 +357,7 @@ def frame_positions(
     return timed_positions(info, fps, start, end)[1]
 
 
-def decode_frames(info: VideoInfo, indices, size: tuple[int, int] | None = None) -> np.ndarray:
+def decode_frames(info: VideoInfo, indices) -> np.ndarray:
     """Decodes frames `indices` of a probed video.
 
     Only the stretch from the keyframe before the first wanted frame to the
@@ -367,7 +367,6 @@ def decode_frames(info: VideoInfo, indices, size: tuple[int, int] | None = None)
     Args:
         info: from `probe`.
         indices: frame indices in `[0, info.num_frames)`, any order, repeats allowed.
-        size: optional `(height, width)` to resize the frames to while converting.
 
     Returns:
         `uint8 [len(indices), height, width, 3]`.
@@ -384,21 +383,21 @@ def decode_frames(info: VideoInfo, indices, size: tuple[int, int] | None = None)
         )
     wanted = np.unique(indices)
     if info.frame_files:
-        by_index = {int(i): _read_image(info.frame_files[i], size) for i in wanted}
+        by_index = {int(i): _read_image(info.frame_files[i]) for i in wanted}
     else:
-        by_index = _decode_video(info, wanted, size)
+        by_index = _decode_video(info, wanted)
     return np.stack([by_index[int(i)] for i in indices])
 
 
-def _to_rgb(frame, reformatter, size):
-    height, width = size if size else (None, None)
-    return reformatter.reformat(frame, format="rgb24", width=width, height=height).to_ndarray()
+def to_rgb(frame, reformatter) -> np.ndarray:
+    """A decoded PyAV frame as `uint8 [height, width, 3]` RGB (gray, palette, alpha too)."""
+    return reformatter.reformat(frame, format="rgb24").to_ndarray()
 
 
-def _read_image(path: str, size) -> np.ndarray:
+def _read_image(path: str) -> np.ndarray:
     with open_video(path) as (container, stream):
         for frame in container.decode(stream):
-            return _to_rgb(frame, VideoReformatter(), size)
+            return to_rgb(frame, VideoReformatter())
     raise video_error(path, "the image holds no decodable picture.")
 
 
@@ -413,7 +412,7 @@ def _frames(container, stream):
         yield from stream.codec_context.decode(packet)
 
 
-def _decode_video(info: VideoInfo, wanted: np.ndarray, size) -> dict[int, np.ndarray]:
+def _decode_video(info: VideoInfo, wanted: np.ndarray) -> dict[int, np.ndarray]:
     """Decodes `wanted` (sorted unique) frames, matching decoded frames by timestamp.
 
     A wanted frame the decoder does not return with its exact timestamp (a
@@ -441,7 +440,7 @@ def _decode_video(info: VideoInfo, wanted: np.ndarray, size) -> dict[int, np.nda
                 while j < len(targets) and targets[j] <= pts:
                     chosen = frame if targets[j] == pts or previous is None else previous
                     if converted[0] is not chosen:
-                        converted = (chosen, _to_rgb(chosen, reformatter, size))
+                        converted = (chosen, to_rgb(chosen, reformatter))
                     out[int(wanted[j])] = converted[1]
                     j += 1
                 if j == len(targets):
@@ -454,22 +453,21 @@ def _decode_video(info: VideoInfo, wanted: np.ndarray, size) -> dict[int, np.nda
             # The stream ended before the wanted times: repeat the last frame it had.
             if previous is None:
                 raise video_error(info.path, "no frame could be decoded.")
-            last = _to_rgb(previous, reformatter, size)
+            last = to_rgb(previous, reformatter)
             for k in range(j, len(targets)):
                 out[int(wanted[k])] = last
     return out
 
 
-def read_video(path: str, fps: float | None = None, size: tuple[int, int] | None = None):
+def read_video(path: str, fps: float | None = None):
     """Decodes a whole video (or frame folder) into `uint8 [T, H, W, 3]`.
 
     Args:
         path: video file or frame folder.
         fps: optional frame rate to resample to.
-        size: optional `(height, width)` to resize to.
 
     Returns:
         The frames as a numpy array.
     """
     info = probe(path)
-    return decode_frames(info, frame_positions(info, fps=fps), size=size)
+    return decode_frames(info, frame_positions(info, fps=fps))

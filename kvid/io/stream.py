@@ -34,6 +34,7 @@ from kvid.io.decode import (
     probe,
     resample,
     timed_positions,
+    to_rgb,
     video_error,
 )
 
@@ -187,9 +188,7 @@ def iter_timed_frames(
             nominal_fps=declared_fps,
             path=path,
         )
-        yield from _converted(
-            samples, lambda frame: reformatter.reformat(frame, format="rgb24").to_ndarray()
-        )
+        yield from _converted(samples, lambda frame: to_rgb(frame, reformatter))
 
 
 class _Done:

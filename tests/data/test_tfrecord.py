@@ -102,6 +102,22 @@ def test_conversion_resizes_and_resamples(tmp_path):
     assert tf.io.decode_jpeg(jpegs[0]).shape == (12, 16, 3)
 
 
+def test_stored_frames_are_resized_by_the_one_resize(tmp_path):
+    (tmp_path / "c").mkdir()
+    frames = np.random.default_rng(0).integers(0, 256, (3, 30, 40, 3), np.uint8)
+    path = str(tmp_path / "c" / "v.mkv")
+    kvid.io.write_video(path, frames, fps=10, codec="ffv1")
+    summary = kvid.data.convert_directory(
+        str(tmp_path), str(tmp_path / "out"), short_side=16, verbose=False
+    )
+    jpegs, _, _ = tfrecord.parse_record(next(iter(tf.data.TFRecordDataset(summary.shards))))
+    decoded = kvid.io.read_video(path)
+    resized = kvid.preprocessing.resize_to(decoded, (16, 22))
+    expected = tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+    for jpeg, frame in zip(jpegs.numpy(), expected, strict=True):
+        assert jpeg == tf.io.encode_jpeg(frame, quality=90).numpy()
+
+
 def test_conversion_skips_bad_files_and_reports_them(tmp_path, caplog):
     (tmp_path / "c").mkdir()
     kvid.io.write_video(str(tmp_path / "c" / "v.mp4"), np.zeros((3, 8, 8, 3), np.uint8))
