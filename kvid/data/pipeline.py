@@ -146,7 +146,27 @@ class ClipConfig:
         )
 
 
-def _seeds(seed):
+def clip_config(clip: ClipConfig | None, clip_options: dict) -> ClipConfig:
+    """The `ClipConfig` of a dataset entry point: `clip`, or one made of the keywords.
+
+    Raises:
+        ValueError: for both, or for a keyword that is no `ClipConfig` field.
+    """
+    if clip is not None:
+        if clip_options:
+            raise ValueError(
+                "Pass the clip options in `clip` or as keywords, not both. "
+                f"Received: clip={clip!r} and {sorted(clip_options)}"
+            )
+        return clip
+    fields = {f.name for f in dataclasses.fields(ClipConfig) if f.init}
+    unknown = sorted(set(clip_options) - fields)
+    if unknown:
+        raise ValueError(f"Unknown clip options {unknown}; a `ClipConfig` takes {sorted(fields)}.")
+    return ClipConfig(**clip_options)
+
+
+def seeds(seed):
     """A dataset of `[2]` int64 seeds, different every iteration, reproducible from `seed`."""
     return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
@@ -268,7 +288,7 @@ def clip_dataset(
     """
     if not probed:
         raise ValueError("No readable videos to make a dataset of.")
-    seed = _default_seed(seed)
+    seed = default_seed(seed)
     decoder = _Decoder(probed, on_error)
     augmentation = config.augmentation() if training else None
     index = np.repeat(np.arange(len(probed), dtype=np.int64), clips_per_video)
@@ -277,7 +297,7 @@ def clip_dataset(
     ds = tf.data.Dataset.from_tensor_slices((index, counts, labels))
     if shuffle:
         ds = ds.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
-    ds = tf.data.Dataset.zip(ds, _seeds(seed))
+    ds = tf.data.Dataset.zip(ds, seeds(seed))
 
     def load(video, element_seed):
         i, count, label = video
@@ -311,8 +331,8 @@ def clip_dataset(
     return ds.prefetch(AUTOTUNE)
 
 
-def _default_seed(seed):
-    # Like Keras' dataset utilities: no seed means a random one, fixed for the dataset's life.
+def default_seed(seed):
+    """`seed`, or a random one (like Keras' dataset utilities), fixed for the dataset's life."""
     return int(np.random.randint(1_000_000)) if seed is None else int(seed)
 
 
@@ -348,7 +368,8 @@ def _split(examples, validation_split, subset, seed, shuffle):
     return examples[: len(examples) - num_val], examples[len(examples) - num_val :]
 
 
-def _check_label_mode(label_mode, class_names):
+def check_label_mode(label_mode, class_names):
+    """Raises if `label_mode` is unknown or needs class names that are missing."""
     if label_mode not in LABEL_MODES:
         raise ValueError(
             f"`label_mode` must be one of {LABEL_MODES}. Received: label_mode={label_mode!r}"
@@ -407,7 +428,7 @@ def _datasets_from_examples(
     on_error,
     config: ClipConfig,
 ):
-    _check_label_mode(label_mode, class_names)
+    check_label_mode(label_mode, class_names)
     if seed is None and validation_split is not None and not shuffle:
         seed = 0
     train, val = _split(examples, validation_split, subset, seed, shuffle)
@@ -439,21 +460,15 @@ def video_dataset_from_directory(
     label_mode: str | None = "int",
     class_names=None,
     batch_size: int | None = 32,
-    image_size: tuple[int, int] | None = None,
     shuffle: bool = True,
     seed: int | None = None,
     validation_split: float | None = None,
     subset: str | None = None,
     *,
-    num_frames: int = 16,
-    frame_step: int | tuple[int, int] = 1,
-    sampling: str = "consecutive",
-    fps: float | None = None,
     clips_per_video: int = 1,
-    augment=True,
-    scale_range: tuple[float, float] = (1.0, 1.25),
-    model=None,
     on_error: str = "raise",
+    clip: ClipConfig | None = None,
+    **clip_options,
 ):
     """Clips from a directory of videos, like `keras.utils.image_dataset_from_directory`.
 
@@ -472,26 +487,17 @@ def video_dataset_from_directory(
         label_mode: `"int"`, `"categorical"`, `"binary"` or `None` (clips only).
         class_names: the class subdirectories to use, in label order.
         batch_size: clips per batch; `None` for unbatched clips.
-        image_size: `(height, width)` of the clips; `None`: `model`'s crop, else 112x112.
         shuffle: shuffle the videos (every epoch).
         seed: seeds the split, shuffling and every random draw.
         validation_split: fraction of videos held out.
         subset: `"training"`, `"validation"` or `"both"` (a pair of datasets).
-        num_frames: frames per clip.
-        frame_step: step between frames, or a `(low, high)` range drawn per
-            training clip (speed augmentation).
-        sampling: `"consecutive"` or `"uniform"` (TSN segment sampling).
-        fps: resample the videos to this frame rate first (`None`: keep theirs).
         clips_per_video: training clips drawn per video per epoch.
-        augment: `True` (horizontal flip), `False`, Keras image preprocessing
-            layer(s) (applied with one draw per clip), or `(clip, seed) -> clip`.
-        scale_range: training scale jitter of the resized frames before the
-            random crop; `(1, 1)`: the evaluation resize.
-        model: registry key (e.g. `"r2plus1d_18"`), `ModelSpec` or
-            `Preprocessing` whose resize, crop and normalisation to apply (the
-            validation clips are then exactly the exported model's input);
-            `None` keeps float32 pixels in `[0, 255]`.
         on_error: `"raise"` or `"skip"` for unreadable videos.
+        clip: how clips are sampled, resized, cropped, augmented and
+            normalised: a `ClipConfig`, whose fields are documented there once.
+        **clip_options: or those fields as keywords (`num_frames=`,
+            `frame_step=`, `sampling=`, `image_size=`, `fps=`, `scale_range=`,
+            `augment=`, `model=`).
 
     Returns:
         A `tf.data.Dataset` of `(clips, labels)` batches with attributes
@@ -512,16 +518,7 @@ def video_dataset_from_directory(
     examples, class_names = index_directory(directory, labels, class_names)
     if not examples:
         raise ValueError(f"No videos found in directory {directory!r}.")
-    config = ClipConfig(
-        num_frames,
-        frame_step,
-        sampling,
-        image_size,
-        fps,
-        scale_range=scale_range,
-        augment=augment,
-        model=model,
-    )
+    config = clip_config(clip, clip_options)
     return _datasets_from_examples(
         examples,
         class_names,
@@ -543,21 +540,15 @@ def video_dataset_from_annotations(
     label_mode: str | None = "int",
     class_names=None,
     batch_size: int | None = 32,
-    image_size: tuple[int, int] | None = None,
     shuffle: bool = True,
     seed: int | None = None,
     *,
     training: bool = True,
     label_offset: int = 0,
-    num_frames: int = 16,
-    frame_step: int | tuple[int, int] = 1,
-    sampling: str = "consecutive",
-    fps: float | None = None,
     clips_per_video: int = 1,
-    augment=True,
-    scale_range: tuple[float, float] = (1.0, 1.25),
-    model=None,
     on_error: str = "raise",
+    clip: ClipConfig | None = None,
+    **clip_options,
 ):
     """Clips from the videos (or segments) an annotation file lists.
 
@@ -571,17 +562,8 @@ def video_dataset_from_annotations(
         A `tf.data.Dataset` of `(clips, labels)` with `class_names` and `file_paths`.
     """
     examples, class_names = read_annotations(annotation_file, root, class_names, label_offset)
-    config = ClipConfig(
-        num_frames,
-        frame_step,
-        sampling,
-        image_size,
-        fps,
-        scale_range=scale_range,
-        augment=augment,
-        model=model,
-    )
-    _check_label_mode(label_mode, class_names)
+    config = clip_config(clip, clip_options)
+    check_label_mode(label_mode, class_names)
     return _labelled_dataset(
         examples,
         class_names,
@@ -604,13 +586,9 @@ def video_evaluation_dataset(
     class_names=None,
     root: str | None = None,
     label_offset: int = 0,
-    image_size: tuple[int, int] | None = None,
-    num_frames: int = 16,
-    frame_step: int = 1,
-    sampling: str = "consecutive",
-    fps: float | None = None,
-    model=None,
     on_error: str = "raise",
+    clip: ClipConfig | None = None,
+    **clip_options,
 ):
     """Video-level evaluation: every view of every video, one video per element.
 
@@ -627,14 +605,10 @@ def video_evaluation_dataset(
         class_names: as in `video_dataset_from_directory` / `read_annotations`.
         root: for annotation files, the directory their paths are under.
         label_offset: for annotation files with 1-based integer labels.
-        image_size: `(height, width)` of the crops; `None`: `model`'s crop, else 112x112.
-        num_frames: frames per clip.
-        frame_step: step between frames.
-        sampling: `"consecutive"` or `"uniform"`.
-        fps: resample the videos to this rate first.
-        model: registry key or `Preprocessing` whose resize, crop and normalisation to
-            apply, or `None` for `[0, 255]` pixels.
         on_error: `"raise"` or `"skip"`.
+        clip: the `ClipConfig`; evaluation never augments, and `frame_step`
+            is one step.
+        **clip_options: or its fields as keywords.
 
     Returns:
         An unbatched `tf.data.Dataset` with attributes `class_names` and
@@ -644,10 +618,8 @@ def video_evaluation_dataset(
         examples, class_names = index_directory(source, "inferred", class_names)
     else:
         examples, class_names = read_annotations(source, root, class_names, label_offset)
-    config = ClipConfig(
-        num_frames, frame_step, sampling, image_size, fps, augment=False, model=model
-    )
-    probed = probe_examples(examples, fps=fps, on_error=on_error)
+    config = dataclasses.replace(clip_config(clip, clip_options), augment=False)
+    probed = probe_examples(examples, fps=config.fps, on_error=on_error)
     if not probed:
         raise ValueError(f"No readable videos in {source!r}.")
     decoder = _Decoder(probed, on_error)

@@ -231,6 +231,16 @@ def parse_record(serialized):
     return sequence[IMAGE_KEY], context[LABEL_KEY], context[MEDIA_ID_KEY]
 
 
+def _clip_config(clip, clip_options) -> pipeline.ClipConfig:
+    config = pipeline.clip_config(clip, clip_options)
+    if config.fps is not None:
+        raise ValueError(
+            "TFRecords keep the frame rate they were written at (`write_tfrecords(fps=...)`). "
+            f"Received: fps={config.fps}"
+        )
+    return config
+
+
 def shard_class_names(file_pattern: str) -> list[str] | None:
     """The `class_names.txt` next to the first shard matching `file_pattern`, or `None`."""
     files = sorted(tf.io.gfile.glob(file_pattern))
@@ -244,18 +254,14 @@ def video_dataset_from_tfrecords(
     file_pattern: str,
     label_mode: str | None = "int",
     batch_size: int | None = 32,
-    image_size: tuple[int, int] | None = None,
     shuffle: bool = True,
     seed: int | None = None,
     *,
     training: bool = True,
-    num_frames: int = 16,
-    frame_step: int | tuple[int, int] = 1,
-    sampling: str = "consecutive",
     clips_per_video: int = 1,
-    augment=True,
-    model=None,
     shuffle_buffer: int = 1024,
+    clip: pipeline.ClipConfig | None = None,
+    **clip_options,
 ):
     """Clips from TFRecord shards written by `write_tfrecords` (or the Model Garden layout).
 
@@ -267,28 +273,22 @@ def video_dataset_from_tfrecords(
         file_pattern: glob of the shards.
         label_mode: `"int"`, `"categorical"`, `"binary"` or `None`.
         batch_size: clips per batch, `None` for unbatched.
-        image_size: `(height, width)` of the clips; `None`: `model`'s crop, else 112x112.
         shuffle: shuffle shards and records (every epoch).
         seed: seeds shuffling and every random draw.
         training: random clips and augmentation; else centred clip and crop.
-        num_frames: frames per clip.
-        frame_step: step between frames or a `(low, high)` range.
-        sampling: `"consecutive"` or `"uniform"`.
         clips_per_video: training clips drawn per record per epoch.
-        augment: as in `video_dataset_from_directory`.
-        model: registry key or `Preprocessing` whose resize, crop and normalisation to
-            apply, or `None` for `[0, 255]` pixels.
         shuffle_buffer: records in the shuffle buffer.
+        clip: the `kvid.data.ClipConfig`, as in `video_dataset_from_directory`;
+            `fps` is chosen when writing.
+        **clip_options: or its fields as keywords.
 
     Returns:
         A prefetched `tf.data.Dataset` with attribute `class_names`.
     """
     class_names = shard_class_names(file_pattern)
-    pipeline._check_label_mode(label_mode, class_names)
-    config = pipeline.ClipConfig(
-        num_frames, frame_step, sampling, image_size, augment=augment, model=model
-    )
-    seed = pipeline._default_seed(seed)
+    pipeline.check_label_mode(label_mode, class_names)
+    config = _clip_config(clip, clip_options)
+    seed = pipeline.default_seed(seed)
     files = tf.data.Dataset.list_files(file_pattern, shuffle=shuffle and training, seed=seed)
     ds = files.interleave(
         tf.data.TFRecordDataset,
@@ -302,7 +302,7 @@ def video_dataset_from_tfrecords(
         )
     if shuffle and training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = tf.data.Dataset.zip(ds, pipeline._seeds(seed))
+    ds = tf.data.Dataset.zip(ds, pipeline.seeds(seed))
     num_classes = None if class_names is None else len(class_names)
     augmentation = config.augmentation() if training else None
 
@@ -338,20 +338,16 @@ def tfrecord_evaluation_dataset(
     num_clips: int = 10,
     num_crops: int = 1,
     *,
-    image_size: tuple[int, int] | None = None,
-    num_frames: int = 16,
-    frame_step: int = 1,
-    sampling: str = "consecutive",
-    model=None,
+    clip: pipeline.ClipConfig | None = None,
+    **clip_options,
 ):
     """Video-level evaluation from TFRecords: elements `(views, label, video_id)`.
 
-    Same element structure as `kvid.data.video_evaluation_dataset`.
+    Same element structure and clip options as `kvid.data.video_evaluation_dataset`.
     """
     class_names = shard_class_names(file_pattern)
-    config = pipeline.ClipConfig(
-        num_frames, frame_step, sampling, image_size, augment=False, model=model
-    )
+    config = dataclasses.replace(_clip_config(clip, clip_options), augment=False)
+    num_frames = config.num_frames
     files = tf.data.Dataset.list_files(file_pattern, shuffle=False)
     ds = tf.data.TFRecordDataset(files)
 

@@ -375,3 +375,26 @@ def test_decoding_runs_in_parallel_calls(video_dir, monkeypatch):
     ds = kvid.data.video_dataset_from_directory(video_dir, batch_size=None, seed=0, **SMALL)
     assert len(list(ds)) == 6
     assert met == [True, True]
+
+
+def test_every_entry_point_takes_a_clip_config_or_its_fields(video_dir):
+    config = kvid.data.ClipConfig(num_frames=4, image_size=(8, 8), augment=False)
+    by_config = kvid.data.video_dataset_from_directory(
+        video_dir, batch_size=None, shuffle=False, seed=3, clip=config
+    )
+    by_keywords = kvid.data.video_dataset_from_directory(
+        video_dir,
+        batch_size=None,
+        shuffle=False,
+        seed=3,
+        num_frames=4,
+        image_size=(8, 8),
+        augment=False,
+    )
+    for (a, label_a), (b, label_b) in zip(by_config, by_keywords, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert int(label_a) == int(label_b)
+    with pytest.raises(ValueError, match="not both"):
+        kvid.data.video_evaluation_dataset(video_dir, clip=config, num_frames=4)
+    with pytest.raises(ValueError, match=r"Unknown clip options \['num_frame'\]"):
+        kvid.data.video_dataset_from_directory(video_dir, num_frame=4)
