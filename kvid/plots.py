@@ -9,7 +9,6 @@ backend are left alone.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping, Sequence
 
@@ -184,7 +183,9 @@ def timeline_figure(
 
 
 def read_training_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The columns of a Keras `CSVLogger` file, for the latest run it records.
+    """The columns of a training log (`EpochLog`, Keras' `CSVLogger`), for its latest run.
+
+    Read by `kvid.training.callbacks.read_log`: a torn last line is left out.
 
     The log is appended to: a resumed run continues its epochs, but a run
     started afresh in the same folder starts again at epoch 0. Only the rows
@@ -197,9 +198,8 @@ def read_training_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
     Raises:
         ValueError: if the file holds no epoch.
     """
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    rows = [row for row in rows if row.get("epoch", "").strip()]
+    header, cells = callbacks_lib.read_log(path)
+    rows = [dict(zip(header, row, strict=True)) for row in cells]
     if not rows:
         raise ValueError(f"The training log holds no epoch. Received: path={os.fspath(path)!r}")
     starts = [i for i, row in enumerate(rows) if int(row["epoch"]) == 0]

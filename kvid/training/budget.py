@@ -28,7 +28,7 @@ FORWARD_FRACTION = 1 / 3
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class WorkPlan:
     """The work a run chose.
 
     Attributes:
@@ -114,7 +114,7 @@ def plan(
     min_total_steps: int = 750,
     size: int = 64,
     sizes: Sequence[int] = (64, 48, 32),
-) -> Plan:
+) -> WorkPlan:
     """Chooses clips per epoch and clip side so the run fits `budget` seconds.
 
     Args:
@@ -134,7 +134,7 @@ def plan(
         sizes: the sides to try, largest first; a step's cost scales with pixels.
 
     Returns:
-        The first `Plan` that fits, in order of preference: every clip at `size`,
+        The first `WorkPlan` that fits, in order of preference: every clip at `size`,
         fewer clips per epoch down to `min_total_steps`, then each smaller side.
         If none fits, the cheapest plan with `min_total_steps` (which overruns).
     """
@@ -157,7 +157,7 @@ def plan(
         per_step = (cost(steps_per_epoch) - fixed) / steps_per_epoch
         affordable = math.floor((budget - fixed) / per_step) if budget > fixed else 0
         steps = max(floor, min(steps_per_epoch, affordable))
-        candidate = Plan(
+        candidate = WorkPlan(
             size=side,
             steps_per_epoch=steps,
             epochs=epochs,

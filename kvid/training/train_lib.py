@@ -553,7 +553,7 @@ def plan_to_budget(
     validation_videos: int,
     started: float,
     non_scaling_steps: float = NON_SCALING_STEPS,
-) -> budget_lib.Plan:
+) -> budget_lib.WorkPlan:
     """Times the run's model and input pipeline and plans its work to fit `time_budget`.
 
     The budget is the whole run's, from `started` (a `time.monotonic()`): what
@@ -566,7 +566,7 @@ def plan_to_budget(
     path = os.path.join(config.work_dir, BUDGET_FILE)
     if os.path.exists(path):
         with open(path) as f:
-            return budget_lib.Plan(**json.load(f))
+            return budget_lib.WorkPlan(**json.load(f))
     net = build_model(config, num_classes, preprocessing)
     compile_model(net, config, steps_per_epoch)
     height, width = preprocessing.crop_shape
@@ -598,7 +598,7 @@ def plan_to_budget(
     return chosen
 
 
-def budgeted(config: TrainConfig, chosen: budget_lib.Plan) -> TrainConfig:
+def budgeted(config: TrainConfig, chosen: budget_lib.WorkPlan) -> TrainConfig:
     """The config that trains a budget plan: its clip side and steps, the budget as a guard.
 
     The plan decided the work, so `time_budget` becomes a guard against the

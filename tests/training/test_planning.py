@@ -347,7 +347,7 @@ def test_fit_budget_fits_the_whole_plan_at_its_worst_case(tiny_data_dir, tmp_pat
 
     def plan_to_budget(config, num_classes, preprocessing, train, steps, holdout, started, **kw):
         asked.append((config, steps, holdout, kw["non_scaling_steps"]))
-        return train_lib.budget_lib.Plan(
+        return train_lib.budget_lib.WorkPlan(
             size=32,
             steps_per_epoch=2,
             epochs=config.epochs,

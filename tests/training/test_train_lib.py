@@ -189,7 +189,9 @@ def test_fit_budget_times_a_step_then_trains_fewer_clips_per_epoch_in_mixed_prec
         mixed_precision="mixed_bfloat16",
     )
     assert "budget: step 100.000 s at 32px" in capsys.readouterr().out
-    chosen = train_lib.budget_lib.Plan(**json.loads((work_dir / train_lib.BUDGET_FILE).read_text()))
+    chosen = train_lib.budget_lib.WorkPlan(
+        **json.loads((work_dir / train_lib.BUDGET_FILE).read_text())
+    )
     assert (chosen.size, chosen.steps_per_epoch, chosen.epochs) == (32, 2, 2)
     (reserved,) = measured
     assert reserved > 0  # the time spent before planning and 4 x the first step's trace
