@@ -1,6 +1,11 @@
 """Small serializable Keras layers shared by the model families."""
 
-from kvid.layers.convention import ClipConvention, model_preprocessing, set_model_preprocessing
+from kvid.layers.convention import (
+    ClipConvention,
+    flat_layers,
+    model_preprocessing,
+    set_model_preprocessing,
+)
 from kvid.layers.convolution import Conv3D
 from kvid.layers.gating import SelfGating
 from kvid.layers.normalization import BatchNormalization
@@ -14,6 +19,7 @@ __all__ = [
     "SelfGating",
     "SpaceToDepth3D",
     "WindowMeanPooling3D",
+    "flat_layers",
     "model_preprocessing",
     "set_model_preprocessing",
 ]

@@ -53,15 +53,17 @@ def _as_preprocessing(preprocessing) -> Preprocessing:
     return preprocessing
 
 
-def _convention_layers(model) -> list[ClipConvention]:
-    """The `ClipConvention` layers of `model`, nested models included."""
+def flat_layers(model) -> list[keras.layers.Layer]:
+    """Every layer of `model` in order, the layers of nested models in their place."""
     found = []
     for layer in model.layers:
-        if isinstance(layer, ClipConvention):
-            found.append(layer)
-        elif isinstance(layer, keras.Model):
-            found.extend(_convention_layers(layer))
+        found.extend(flat_layers(layer) if isinstance(layer, keras.Model) else [layer])
     return found
+
+
+def _convention_layers(model) -> list[ClipConvention]:
+    """The `ClipConvention` layers of `model`, nested models included."""
+    return [layer for layer in flat_layers(model) if isinstance(layer, ClipConvention)]
 
 
 def model_preprocessing(model) -> Preprocessing | None:

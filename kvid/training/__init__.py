@@ -10,7 +10,7 @@ from kvid.training.callbacks import (
     TimeBudget,
     default_callbacks,
 )
-from kvid.training.strategy import get_strategy, patch_keras_multi_worker
+from kvid.training.strategy import get_strategy
 from kvid.training.train_lib import TrainConfig, TrainResult, builtin_dataset, train
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
     "callbacks",
     "default_callbacks",
     "get_strategy",
-    "patch_keras_multi_worker",
     "strategy",
     "train",
     "train_lib",

@@ -29,7 +29,7 @@ from kvid import preprocessing as preprocessing_lib
 from kvid.data import synthetic
 from kvid.io import atomic
 from kvid.io.class_names import write_class_names
-from kvid.layers import set_model_preprocessing
+from kvid.layers import flat_layers, set_model_preprocessing
 from kvid.models import get_model, get_preprocessing
 from kvid.preprocessing import Preprocessing
 from kvid.training import budget as budget_lib
@@ -249,7 +249,7 @@ def freeze_batch_norm_except_first(model: keras.Model) -> int:
     Returns:
         How many layers were frozen.
     """
-    norms = [layer for layer in model._flatten_layers() if _is_batch_norm(layer)]
+    norms = [layer for layer in flat_layers(model) if _is_batch_norm(layer)]
     for layer in norms[1:]:
         layer.trainable = False
     return max(len(norms) - 1, 0)

@@ -50,3 +50,12 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="Model 'bare' has no `ClipConvention` layer"):
         set_model_preprocessing(bare, OTHER)
     assert model_preprocessing(bare) is None
+
+
+def test_flat_layers_lists_nested_models_layers_in_their_place():
+    inputs = keras.Input((None, None, None, 3))
+    inner = _model()
+    outer = keras.Model(inputs, keras.layers.Dense(2, name="head")(inner(inputs)))
+    names = [layer.name for layer in kvid.layers.flat_layers(outer)]
+    inner_names = [layer.name for layer in inner.layers]
+    assert names == [outer.layers[0].name, *inner_names, "head"]
