@@ -130,6 +130,14 @@ def _commit(temporary: str, path: str, *, folder: bool, durable: bool):
         fsync(os.path.dirname(path) or ".")
 
 
+def _prepared_temporary(path: str, keep_extension: bool) -> str:
+    """A temporary name next to `path`, its folder made and dead writers' leftovers removed."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    remove_leftovers(directory, os.path.basename(path))
+    return _temporary_name(path, keep_extension)
+
+
 @contextlib.contextmanager
 def atomic_path(
     path: str | os.PathLike, *, durable: bool = True, keep_extension: bool = False
@@ -160,10 +168,7 @@ def atomic_path(
     if _is_remote(path):
         yield path
         return
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    remove_leftovers(directory, os.path.basename(path))
-    temporary = _temporary_name(path, keep_extension)
+    temporary = _prepared_temporary(path, keep_extension)
     try:
         yield temporary
         _commit(temporary, path, folder=False, durable=durable)
@@ -217,10 +222,7 @@ def atomic_folder(path: str | os.PathLike, *, durable: bool = True) -> Iterator[
     if _is_remote(path):
         yield path
         return
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    remove_leftovers(directory, os.path.basename(path))
-    temporary = _temporary_name(path, keep_extension=True)
+    temporary = _prepared_temporary(path, keep_extension=True)
     try:
         yield temporary
         _commit(temporary, path, folder=True, durable=durable)

@@ -128,6 +128,18 @@ def test_frame_folders(tmp_path):
     )
 
 
+def _mux_silence(container):
+    """Adds a mono audio stream of 0.1 s of silence to an open output container."""
+    import av
+
+    audio = container.add_stream("pcm_s16le", rate=8000)
+    audio.layout = "mono"
+    samples = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+    samples.sample_rate = 8000
+    for packet in [*audio.encode(samples), *audio.encode()]:
+        container.mux(packet)
+
+
 def _zero_frame_video(path):
     """A video stream without a single frame (next to an audio stream that has samples)."""
     import av
@@ -135,14 +147,7 @@ def _zero_frame_video(path):
     with av.open(path, "w") as container:
         video = container.add_stream("ffv1", rate=30)
         video.width, video.height = 32, 24
-        audio = container.add_stream("pcm_s16le", rate=8000)
-        audio.layout = "mono"
-        samples = av.AudioFrame.from_ndarray(
-            np.zeros((1, 800), np.int16), format="s16", layout="mono"
-        )
-        samples.sample_rate = 8000
-        for packet in [*audio.encode(samples), *audio.encode()]:
-            container.mux(packet)
+        _mux_silence(container)
     return path
 
 
@@ -151,14 +156,7 @@ def _audio_only(path):
     import av
 
     with av.open(path, "w") as container:
-        audio = container.add_stream("pcm_s16le", rate=8000)
-        audio.layout = "mono"
-        samples = av.AudioFrame.from_ndarray(
-            np.zeros((1, 800), np.int16), format="s16", layout="mono"
-        )
-        samples.sample_rate = 8000
-        for packet in [*audio.encode(samples), *audio.encode()]:
-            container.mux(packet)
+        _mux_silence(container)
     return path
 
 
