@@ -4,6 +4,7 @@ from kvid.weights import published
 from kvid.weights.conversion import read_reference_state_dict
 from kvid.weights.loading import (
     MIRROR_ENV,
+    DownloadError,
     cache_dir,
     convert_checkpoint,
     convert_named_weights,
@@ -25,6 +26,7 @@ from kvid.weights.torch_state_dict import load_torch_state_dict
 from kvid.weights.unpickle import UnsafePickleError, read_numpy_pickle, read_torch_file
 
 __all__ = [
+    "DownloadError",
     "MIRROR_ENV",
     "Metric",
     "UnsafePickleError",

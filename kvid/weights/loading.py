@@ -64,6 +64,10 @@ def file_digest(path: str, weight_file: WeightFile) -> str:
     return hasher.hexdigest()
 
 
+class DownloadError(OSError):
+    """A named weight set's file could not be downloaded (the message says what to do)."""
+
+
 def _download(url: str, path: str, progress: bool) -> None:
     with urllib.request.urlopen(url, timeout=60) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
@@ -88,6 +92,8 @@ def fetch_file(spec: WeightSpec, weight_file: WeightFile, *, progress: bool = Tr
         The local path of the verified file.
 
     Raises:
+        DownloadError: if the file cannot be fetched, naming the set, the URL,
+            the cache folder and `KVID_WEIGHTS_MIRROR`.
         ValueError: if the download's hash is not the published one (the file
             is deleted), naming the expected and the actual hash.
     """
@@ -100,7 +106,15 @@ def fetch_file(spec: WeightSpec, weight_file: WeightFile, *, progress: bool = Tr
         os.remove(path)  # a corrupted cache is fetched again
     url = download_url(weight_file)
     with atomic.atomic_path(path) as temporary:
-        _download(url, temporary, progress)
+        try:
+            _download(url, temporary, progress)
+        except OSError as error:  # urllib's URLError and HTTPError are OSErrors
+            raise DownloadError(
+                f"Cannot download weights {spec.name!r} for {spec.model!r}: {url} failed "
+                f"({error}). Without network, put {weight_file.file_name} (from "
+                f"{weight_file.url}) into {folder}, or set {MIRROR_ENV} to a base URL that "
+                "serves it."
+            ) from error
         digest = file_digest(temporary, weight_file)
         if not weight_file.matches(digest):
             raise ValueError(

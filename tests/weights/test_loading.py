@@ -167,6 +167,20 @@ def test_a_killed_download_or_conversion_is_redone_and_its_leftovers_removed(mir
     ]
 
 
+def test_an_unreachable_download_says_what_to_do(mirror, tmp_path, monkeypatch):
+    data, _, _ = mirror
+    register(data)
+    (port,) = processes.free_ports(1)  # nothing listens there
+    monkeypatch.setenv(kvid.weights.MIRROR_ENV, f"http://127.0.0.1:{port}/")
+    folder = tmp_path / "kvid_home" / "weights" / "r3d_18_test_set"
+    with pytest.raises(kvid.weights.DownloadError) as raised:
+        tiny_model(weights="test_set")
+    message = str(raised.value)
+    for part in ("'test_set'", f"127.0.0.1:{port}", ORIGIN, str(folder), "KVID_WEIGHTS_MIRROR"):
+        assert part in message, part
+    assert list(folder.iterdir()) == []  # no partial file left behind
+
+
 def test_named_weights_load_headless(mirror):
     data, reference, _ = mirror
     register(data)
