@@ -658,6 +658,9 @@ def video_evaluation_dataset(
     ds = ds.flat_map(clips).map(load, num_parallel_calls=AUTOTUNE).batch(num_clips).map(join)
     if on_error == "skip":
         ds = ds.filter(lambda views, label, video_id, ok: ok)
+    else:
+        # One element a video (flat_map hides the count): Keras then knows the epoch's length.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(probed)))
     ds = ds.map(lambda views, label, video_id, ok: (views, label, video_id)).prefetch(AUTOTUNE)
     # Keras deletes the last epoch's validation iterator when it validates again, and with
     # tf.data's autotuning on the deletion waited for the tuner: about 33 s an epoch on a

@@ -646,6 +646,7 @@ def fit(
         steps_per_epoch=config.steps_per_epoch,
         callbacks=run_callbacks,
         verbose=config.verbose,
+        shuffle=False,  # the datasets shuffle themselves (Keras warns otherwise)
     )
     best = os.path.join(
         callbacks_lib.worker_dir(config.work_dir, distribution), callbacks_lib.BEST_MODEL
