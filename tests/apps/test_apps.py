@@ -18,7 +18,7 @@ from tests.apps import run_app
 def trained(tmp_path_factory):
     """One tiny epoch of `apps/train.py` on the built-in dataset."""
     tmp = tmp_path_factory.mktemp("apps")
-    out = run_app(
+    done = run_app(
         "train",
         "--model=r3d_18",
         "--alpha=0.0625",
@@ -31,9 +31,20 @@ def trained(tmp_path_factory):
         f"--work_dir={tmp / 'run'}",
         f"--export_dir={tmp / 'export'}",
         env={"KERAS_HOME": str(tmp / "keras_home")},
-    ).stdout
+    )
+    assert_quiet(done.stderr)
     data = tmp / "keras_home" / "datasets" / "kvid_synthetic_v3_4f_32px_2-1_s0"
-    return tmp, out, data
+    return tmp, done.stdout, data
+
+
+# What a user would have to learn to ignore: warnings, error-level log lines, info chatter.
+NOISE = re.compile(r"^([IWEF]\d{4} |WARNING|INFO:|.*Warning: |Traceback)", flags=re.M)
+
+
+def assert_quiet(stderr):
+    """The app's stderr holds its progress and its own lines only."""
+    noise = [line for line in stderr.splitlines() if NOISE.match(line)]
+    assert not noise, "\n".join(noise)
 
 
 def decode_png(path):
@@ -72,13 +83,15 @@ def test_the_runs_checkpoint_loads_in_safe_mode_after_import_kvid_alone(trained)
 def test_evaluate_prints_clip_and_video_accuracy_and_confusions_and_plots_them(trained):
     tmp, _, data = trained
     plot = tmp / "confusion.png"
-    out = run_app(
+    done = run_app(
         "evaluate",
         f"--model_path={tmp / 'run' / 'best.keras'}",
         f"--data_dir={data / 'validation'}",
         "--num_clips=2",
         f"--plot={plot}",
-    ).stdout
+    )
+    assert_quiet(done.stderr)
+    out = done.stdout
     assert "clips: 16  videos: 8" in out
     assert re.search(r"clip top-1 \d\.\d{3}  top-5 \d\.\d{3}", out)
     assert re.search(r"video top-1 \d\.\d{3}", out)
@@ -94,13 +107,15 @@ def test_predict_prints_top5_and_a_timeline_and_saves_a_png(trained):
     video = tmp / "long.mp4"
     write_video(str(video), synthetic.make_clip(1, 0, num_frames=12, size=32))
     plot = tmp / "timeline.png"
-    out = run_app(
+    done = run_app(
         "predict",
         f"--video={video}",
         f"--model_path={tmp / 'run' / 'best.keras'}",
         f"--plot={plot}",
         "--noplot_thumbnails",
-    ).stdout
+    )
+    assert_quiet(done.stderr)
+    out = done.stdout
     top = re.findall(r"^\s+\d\. (\S+)\s+(\d\.\d{3})$", out, flags=re.M)
     assert len(top) == 5 and {name for name, _ in top} <= set(synthetic.CLASS_NAMES)
     assert [float(p) for _, p in top] == sorted((float(p) for _, p in top), reverse=True)
@@ -172,6 +187,11 @@ def stray_runs():
     }
     yield started
     processes.stop(*started.values())
+
+
+def test_verbosity_shows_tensorflows_start_up_lines():
+    done = processes.run_python("-c", "import sys; sys.argv = ['x', '-v=0']; import apps")
+    assert NOISE.search(done.stderr), done.stderr
 
 
 @pytest.mark.parametrize("name", STRAY)
