@@ -1,8 +1,7 @@
 """kvid's layers, bottom to top, and the imports between them, read from the source.
 
-`python -m tests.layout` rewrites the generated table of `docs/architecture.md`;
-`tests/test_layout.py` checks that no unit imports upward or in a circle and
-that the table is current.
+`tests/test_layout.py` checks that no unit imports upward or in a circle;
+`tests/generated_docs.py` writes the table of `docs/architecture.md` from here.
 """
 
 from __future__ import annotations
@@ -10,12 +9,9 @@ from __future__ import annotations
 import ast
 import collections
 import pathlib
-import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "kvid"
-DOC = ROOT / "docs" / "architecture.md"
-BEGIN, END = "<!-- begin generated layers -->", "<!-- end generated layers -->"
 
 # Bottom to top: each unit may import only the units before it.
 LAYERS = (
@@ -93,14 +89,3 @@ def table() -> str:
         imports = ", ".join(f"`{u}`" for u in UNITS if u in graph.get(name, ())) or "-"
         rows.append(f"| `{name}` | {summary} | {imports} |")
     return "\n".join(rows)
-
-
-def generated(text: str) -> str:
-    """`text` with its generated section replaced by the current table."""
-    head, rest = text.split(BEGIN, 1)
-    return f"{head}{BEGIN}\n{table()}\n{END}{rest.split(END, 1)[1]}"
-
-
-if __name__ == "__main__":
-    DOC.write_text(generated(DOC.read_text()))
-    print(table(), file=sys.stdout)

@@ -1,4 +1,4 @@
-"""The README's TF Serving examples run against a real export, so they cannot rot.
+"""The TF Serving examples of the README and docs/serving.md run against a real export.
 
 The REST bodies are turned into tensors by TF Serving's JSON rules (row format,
 `{"b64": ...}` for bytes) and sent to each signature from a TensorFlow-only
@@ -34,13 +34,14 @@ SERVER = Path(__file__).with_name("tf_only_grpc_server.py")
 
 
 def serving_section():
+    """The README's serving section (its requests and client)."""
     text = (ROOT / "README.md").read_text()
-    section = text.split("## Serving with TensorFlow Serving", 1)[1]
+    section = text.split("## Export and serve with TensorFlow Serving", 1)[1]
     return re.split(r"\n## ", section, maxsplit=1)[0]
 
 
-def code_blocks(language):
-    return re.findall(rf"```{language}\n(.*?)```", serving_section(), flags=re.S)
+def code_blocks(language, text=None):
+    return re.findall(rf"```{language}\n(.*?)```", text or serving_section(), flags=re.S)
 
 
 def rest_instances_to_array(instances):
@@ -72,7 +73,9 @@ def expected_probabilities(model, frames):
 
 def test_rest_bodies_run_on_their_signatures(export):
     model, path, root = export
-    bodies = [json.loads(block) for block in code_blocks("json")]
+    docs = (ROOT / "docs" / "serving.md").read_text()
+    blocks = code_blocks("json") + code_blocks("json", docs)
+    bodies = [json.loads(block) for block in blocks]
     assert sorted(body["signature_name"] for body in bodies) == sorted(kvid.export.SIGNATURES)
     requests = {}
     for body in bodies:

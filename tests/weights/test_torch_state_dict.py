@@ -1,5 +1,6 @@
 """Strict loading of reference state dicts by module name."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -11,19 +12,22 @@ def tiny_model(**kwargs):
     return kvid.R3D18(alpha=1 / 16, classes=5, **kwargs)
 
 
-def torch_state_dict(model, seed=0):
-    """A state dict in torch layout and naming for `model`, with random values."""
+def torch_state_dict(model, seed=0, *, initialized=False):
+    """A state dict in torch layout and naming for `model`: random values, or its own."""
     rng = np.random.default_rng(seed)
     state = {}
     for layer in model.layers:
         module = layer.name.replace("_", ".")
         for weight in layer.weights:
-            value = rng.normal(size=weight.shape).astype("float32")
+            if initialized:
+                value = keras.ops.convert_to_numpy(weight.value)
+            else:
+                value = rng.normal(size=weight.shape).astype("float32")
             param = {
                 "kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
                 "moving_mean": "running_mean", "moving_variance": "running_var",
             }[weight.name]  # fmt: skip
-            if weight.name == "moving_variance":
+            if weight.name == "moving_variance" and not initialized:
                 value = np.abs(value) + 0.5
             if value.ndim == 5:  # Keras (t, h, w, in, out) -> torch (out, in, t, h, w)
                 value = value.transpose(4, 3, 0, 1, 2)
