@@ -33,6 +33,7 @@ import time
 
 import keras
 import numpy as np
+import tables  # noqa: E402  (benchmarks/tables.py, beside this script)
 import tensorflow as tf
 from absl import app, flags
 
@@ -296,45 +297,6 @@ def benchmark(key, batches, peak, worker, keras_worker=None):
     return result
 
 
-def markdown(results):
-    """A README table of the results."""
-    lines = [
-        "| model | clip | batch | GFLOPs | kvid forward s | torchvision s | ratio | "
-        "kvid train step s | torchvision s | ratio | % of matmul peak |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for result in results:
-        for row in result["runs"]:
-
-            def cell(name, digits=3, row=row):
-                return f"{row[name]:.{digits}f}" if name in row else "-"
-
-            lines.append(
-                f"| {result['model']} | {'x'.join(map(str, result['clip'][:3]))} | {row['batch']} "
-                f"| {row['gflops']:.1f} | {cell('kvid_forward_s')} | {cell('torch_forward_s')} "
-                f"| {cell('forward_ratio', 2)} | {cell('kvid_train_step_s')} "
-                f"| {cell('torch_train_step_s')} | {cell('train_ratio', 2)} "
-                f"| {100 * row['kvid_fraction_of_peak']:.0f} |"
-            )
-    return "\n".join(lines)
-
-
-def backend_markdown(results, backend):
-    """A README table of the forward pass on TensorFlow and on `backend`."""
-    lines = [
-        f"| model | clip | batch | TensorFlow forward s | {backend} forward s | {backend} / TF |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for result in results:
-        for row in result["runs"]:
-            lines.append(
-                f"| {result['model']} | {'x'.join(map(str, result['clip'][:3]))} | {row['batch']} "
-                f"| {row['kvid_forward_s']:.3f} | {row[f'{backend}_forward_s']:.3f} "
-                f"| {row[f'{backend}_forward_ratio']:.2f} |"
-            )
-    return "\n".join(lines)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -374,9 +336,9 @@ def main(argv):
         output = pathlib.Path(_OUTPUT.value)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(report, indent=1))
-    print(markdown(results))
+    print(tables.markdown(results))
     if keras_worker:
-        print(backend_markdown(results, keras_worker.backend))
+        print(tables.backend_markdown(results, keras_worker.backend))
 
 
 if __name__ == "__main__":

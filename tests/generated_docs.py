@@ -71,7 +71,16 @@ def _layers() -> str:
     return layout.table()
 
 
+def _benchmark(name, backend=None):
+    from benchmarks import tables
+
+    return lambda: tables.recorded_table(name, backend)
+
+
 TABLES = {
+    ("docs/benchmarks.md", "models benchmark"): _benchmark("models"),
+    ("docs/benchmarks.md", "models benchmark avx2"): _benchmark("models_avx2"),
+    ("docs/backends.md", "backend benchmark"): _benchmark("models_jax", "jax"),
     ("docs/architecture.md", "layers"): _layers,
     ("docs/data.md", "datasets"): dataset_table,
     ("docs/data.md", "clip options"): clip_options_table,
