@@ -11,7 +11,7 @@ from kvid.data import synthetic
 from kvid.io import write_video
 from kvid.planning import plan as planning
 from tests import processes
-from tests.apps import run_app
+from tests.apps import NOISE, assert_quiet, run_app
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +35,6 @@ def trained(tmp_path_factory):
     assert_quiet(done.stderr)
     data = tmp / "keras_home" / "datasets" / "kvid_synthetic_v3_4f_32px_2-1_s0"
     return tmp, done.stdout, data
-
-
-# What a user would have to learn to ignore: warnings, error-level log lines, info chatter.
-NOISE = re.compile(r"^([IWEF]\d{4} |WARNING|INFO:|.*Warning: |Traceback)", flags=re.M)
-
-
-def assert_quiet(stderr):
-    """The app's stderr holds its progress and its own lines only."""
-    noise = [line for line in stderr.splitlines() if NOISE.match(line)]
-    assert not noise, "\n".join(noise)
 
 
 def decode_png(path):

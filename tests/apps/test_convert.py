@@ -5,7 +5,7 @@ import pathlib
 import numpy as np
 
 import kvid
-from tests.apps import run_app
+from tests.apps import assert_quiet, run_app
 
 DATA = pathlib.Path(__file__).parents[1] / "weights" / "data"
 
@@ -27,6 +27,7 @@ def test_converts_the_howto100m_layout_and_compares_with_a_reference(tmp_path):
         "--space_to_depth",
         f"--reference={tmp_path / 'reference.npz'}",
     )
+    assert_quiet(done.stderr)
     assert "conv1.conv1.weight -> conv1_conv1/kernel" in done.stdout
     assert "Max |logits - reference| = 0" in done.stdout
     converted = kvid.S3DG(space_to_depth=True, classes=16, alpha=1 / 32)

@@ -6,7 +6,7 @@ import tensorflow as tf
 import kvid
 from kvid.models import get_preprocessing
 from tests import backend_reference
-from tests.apps import run_app
+from tests.apps import assert_quiet, run_app
 from tests.export.test_saved_model import TOLERANCE, reference_inputs, synthetic_clip
 from tests.processes import run_installed
 
@@ -19,6 +19,7 @@ def test_exports_to_saved_models_by_default_then_next_version(tmp_path):
     first = run_installed("kvid-export", *TINY, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     second = run_app("export", *TINY, "--top_k=2", cwd=tmp_path)
+    assert_quiet(second.stderr)
     assert "Exported r3d_18 to saved_models/r3d_18/1" in first.stdout
     assert "Exported r3d_18 to saved_models/r3d_18/2" in second.stdout
     loaded = tf.saved_model.load(str(tmp_path / "saved_models/r3d_18/2"))
