@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Sequence
 
 import keras
@@ -312,8 +313,8 @@ def _loggable(logs):
     return out
 
 
-class EpochLog(keras.callbacks.CSVLogger):
-    """`CSVLogger` with one row per epoch the run has done, across restarts.
+class EpochLog(keras.callbacks.Callback):
+    """A CSV log (as Keras' `CSVLogger` writes) with one row per epoch the run has done.
 
     Rows are appended after the epoch's backup, each flushed whole. At the
     start of `fit` the log is repaired to match the restored backup: the rows
@@ -324,12 +325,20 @@ class EpochLog(keras.callbacks.CSVLogger):
     Args:
         filename: the CSV file.
         backup: the run's `Backup` (it says which epochs are done).
+
+    Attributes:
+        filename: the CSV file.
+        keys: its columns after `epoch` (`None` until known).
+        rows: every row, as `{column: cell}`: the restored epochs', then this `fit`'s.
     """
 
     def __init__(self, filename: str | os.PathLike, backup: Backup):
-        super().__init__(os.fspath(filename), append=True)
+        super().__init__()
+        self.filename = os.fspath(filename)
         self.backup = backup
+        self.keys: list[str] | None = None
         self.rows: list[dict[str, str]] = []
+        self._file = None
 
     def on_train_begin(self, logs=None):
         """Rewrites the log to the restored epochs' rows, then opens it to append."""
@@ -349,7 +358,8 @@ class EpochLog(keras.callbacks.CSVLogger):
                 f.write(repaired)
         self.keys = header[1:] if header else None
         self.rows = [dict(zip(header, row, strict=True)) for row in rows]
-        self.csv_file = open(self.filename, "a", newline="")  # noqa: SIM115 (closed on train end)
+        self._close()
+        self._file = open(self.filename, "a", newline="")  # noqa: SIM115 (closed on train end)
 
     def on_epoch_end(self, epoch, logs=None):
         """Appends the epoch's row (with the header first in a new file)."""
@@ -360,8 +370,17 @@ class EpochLog(keras.callbacks.CSVLogger):
             lines.append(["epoch", *self.keys])
         row = [str(epoch), *(_cell(logs.get(key, "NA")) for key in self.keys)]
         lines.append(row)
-        atomic.append_text(self.csv_file, _csv_text(lines))
+        atomic.append_text(self._file, _csv_text(lines))
         self.rows.append(dict(zip(["epoch", *self.keys], row, strict=True)))
+
+    def on_train_end(self, logs=None):
+        """Closes the log."""
+        self._close()
+
+    def _close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _columns(logs):
@@ -410,26 +429,37 @@ def _read_text(path):
     return text, header, [row for row in parsed[1:] if len(row) == len(header) and row[0].isdigit()]
 
 
-class BestModel(keras.callbacks.ModelCheckpoint):
+class BestModel(keras.callbacks.Callback):
     """Saves the model of the best epoch so far (by `monitor`, higher is better), atomically.
 
     The file is written to a temporary name and renamed, so it is always a
     complete model. On a resumed run the best value so far comes from the
     log's rows; when the best epoch is the last one restored, whose save a
     kill may have stopped, the restored model (that epoch's) is saved again.
+    An epoch whose logs lack `monitor` is saved, with a warning (as Keras'
+    `ModelCheckpoint(save_best_only=True)` does).
 
     Args:
         filepath: the `.keras` file.
         monitor: the logged metric.
         log: the run's `EpochLog`.
+
+    Attributes:
+        best: the best value of `monitor` so far (`None` before the first).
     """
 
     def __init__(self, filepath: str | os.PathLike, *, monitor: str, log: EpochLog):
-        super().__init__(os.fspath(filepath), monitor=monitor, mode="max", save_best_only=True)
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        if not self.filepath.endswith(".keras"):
+            raise ValueError(f"BestModel saves a `.keras` file, not {self.filepath!r}.")
+        self.monitor = monitor
         self.log = log
+        self.best = None
 
     def on_train_begin(self, logs=None):
         """Takes the best value from the restored epochs' rows."""
+        self.best = None
         scored = []
         for row in self.log.rows:
             with contextlib.suppress(KeyError, ValueError):
@@ -439,19 +469,26 @@ class BestModel(keras.callbacks.ModelCheckpoint):
         best, negative_epoch = max(scored)
         self.best = best
         if -negative_epoch == self.log.backup.restored_epoch - 1:
-            self._write(self.filepath)
+            self._write()
 
-    def _save_model(self, epoch, batch, logs):
-        filepath = self._get_file_path(epoch, batch, logs)
-        if self._should_save_model(epoch, batch, logs, filepath):
-            self._write(filepath)
+    def on_epoch_end(self, epoch, logs=None):
+        """Saves the model if the epoch's `monitor` is the best so far."""
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            warnings.warn(
+                f"BestModel monitors `{self.monitor}`, which is not logged: saving every epoch.",
+                stacklevel=2,
+            )
+        else:
+            current = float(current)
+            if self.best is not None and not current > self.best:
+                return
+            self.best = current
+        self._write()
 
-    def _write(self, filepath):
-        with atomic.atomic_path(filepath, keep_extension=True) as temporary:
-            if self.save_weights_only:
-                self.model.save_weights(temporary)
-            else:
-                self.model.save(temporary)
+    def _write(self):
+        with atomic.atomic_path(self.filepath, keep_extension=True) as temporary:
+            self.model.save(temporary)
 
 
 class TimeBudget(keras.callbacks.Callback):

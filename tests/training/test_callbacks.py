@@ -335,6 +335,29 @@ def test_the_best_model_survives_a_resume(tmp_path):
     assert resume_with_scores([0.75, 0.5]) == 0.75 and not os.path.exists(best)
 
 
+def test_the_best_model_is_saved_on_improvement_only(tmp_path):
+    best = tmp_path / "best.keras"
+
+    class Scores(keras.callbacks.Callback):
+        """Logs a scripted score and marks the weights with the epoch."""
+
+        def on_epoch_end(self, epoch, logs):
+            self.model.layers[-1].bias.assign([float(epoch)])
+            logs["score"] = [0.5, 0.25, 0.75, 0.75][epoch]
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    log = callbacks.EpochLog(tmp_path / callbacks.TRAINING_LOG, callbacks.Backup(tmp_path / "b"))
+    saving = callbacks.BestModel(best, monitor="score", log=log)
+    x = np.zeros((2, 1), "float32")
+    model.fit(x, x, epochs=4, verbose=0, callbacks=[Scores(), log.backup, log, saving])
+    assert saving.best == 0.75  # epoch 2's: epoch 3 ties, it is not better
+    assert keras.saving.load_model(best).layers[-1].bias.numpy().tolist() == [2.0]
+    unlogged = callbacks.BestModel(best, monitor="x", log=log)
+    with pytest.warns(UserWarning, match="not logged"):
+        model.fit(x, x, epochs=1, verbose=0, callbacks=[unlogged])
+
+
 def test_read_log_keeps_whole_rows_only(tmp_path):
     path = tmp_path / callbacks.TRAINING_LOG
     assert callbacks.read_log(path) == (None, [])
