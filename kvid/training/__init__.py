@@ -9,6 +9,7 @@ from kvid.training.callbacks import (
     SyncMovingStatistics,
     TimeBudget,
     default_callbacks,
+    restore_backup,
 )
 from kvid.training.strategy import get_strategy
 from kvid.training.train_lib import TrainConfig, TrainResult, builtin_dataset, train
@@ -27,6 +28,7 @@ __all__ = [
     "callbacks",
     "default_callbacks",
     "get_strategy",
+    "restore_backup",
     "strategy",
     "train",
     "train_lib",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import os
 import shutil
 import time
+import warnings
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -59,7 +62,8 @@ def default_callbacks(
             and trains from the first epoch.
 
     Returns:
-        The callbacks, to pass to `Model.fit`.
+        The callbacks, to pass to `Model.fit` with
+        `initial_epoch=restore_backup(callbacks, model)` (the epochs the backup holds).
     """
     out = worker_dir(work_dir, strategy)
     callbacks = []
@@ -77,13 +81,18 @@ class BackupError(RuntimeError):
     """A run cannot resume: no backup in its folder can be read."""
 
 
-class Backup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` whose backups survive a kill at any moment and a torn file.
+LATEST_WEIGHTS = "latest.weights.h5"
+LATEST_METADATA = "training_metadata.json"
+PREVIOUS_WEIGHTS = "previous.weights.h5"
+PREVIOUS_METADATA = "previous_training_metadata.json"
 
-    Keras writes `latest.weights.h5` and `training_metadata.json` in place (and
-    with `double_checkpoint=True` copies the previous pair in place), so a
-    kill during a save leaves a torn file that stops the next run. Here each
-    save, at the end of an epoch:
+
+class Backup(keras.callbacks.Callback):
+    """Backs up the model and optimizer after every epoch; survives a kill at any moment.
+
+    The files in `backup_dir` are those of Keras' `BackupAndRestore`
+    (`latest.weights.h5`, `training_metadata.json`), which is read too, plus
+    a previous pair; a save, at the end of an epoch:
 
     1. writes the weights (with the optimizer's state) and the metadata to
        temporary files; the metadata records the epoch, that epoch's logs
@@ -97,51 +106,90 @@ class Backup(keras.callbacks.BackupAndRestore):
     restart the newest metadata whose weights match its checksum and load is
     restored: a torn or unreadable latest backup falls back to the previous
     one (one more epoch is redone) with a warning. If backups exist but none
-    can be read, `on_train_begin` raises `BackupError` naming the folder.
+    can be read, restoring raises `BackupError` naming the folder.
     The backup is kept when training ends (without the previous pair), so
     a finished run restarted with the same folder trains no more epochs.
+
+    Resuming takes the caller's part: `restore` the model before `fit` and
+    start `fit` after the restored epochs (`restore_backup` finds the
+    `Backup` in a list of callbacks and restores it)::
+
+        backup = Backup(folder)
+        model.fit(x, y, epochs=10, initial_epoch=backup.restore(model), callbacks=[backup])
+
+    A `fit` that was not preceded by `restore` restores in `on_train_begin`,
+    and stops with a `ValueError` at its first epoch if it would train an
+    epoch the backup already holds (it was not given `initial_epoch`).
 
     Args:
         backup_dir: the folder, used by this callback only.
         resume: `False` deletes the folder's backups first (start afresh).
 
     Attributes:
+        backup_dir: the folder.
         restored_epoch: epochs done when `fit` started (0 for a fresh run).
         restored_logs: the logs of the last restored epoch (`None` if fresh).
     """
 
     def __init__(self, backup_dir: str | os.PathLike, *, resume: bool = True):
-        super().__init__(os.fspath(backup_dir), double_checkpoint=True, delete_checkpoint=False)
-        # Keras' ".bkp" names are not loadable weights files (the extension is checked).
-        self._prev_weights_path = os.path.join(self.backup_dir, "previous.weights.h5")
-        self._prev_training_metadata_path = os.path.join(
-            self.backup_dir, "previous_training_metadata.json"
-        )
+        super().__init__()
+        self.backup_dir = os.fspath(backup_dir)
+        if not self.backup_dir:
+            raise ValueError("Backup needs a folder: `backup_dir` is empty.")
         self.resume = resume
         self.restored_epoch = 0
         self.restored_logs = None
-        self._committed = None
-        self._logs = None
+        folder = functools.partial(os.path.join, self.backup_dir)
+        self._latest = folder(LATEST_WEIGHTS), folder(LATEST_METADATA)
+        self._previous = folder(PREVIOUS_WEIGHTS), folder(PREVIOUS_METADATA)
+        self._committed = None  # the (weights, metadata) paths of the last complete pair
+        self._restored_into = None  # the model `restore` restored, until its `fit` begins
 
-    @property
-    def _latest(self):
-        return self._weights_path, self._training_metadata_path
+    def restore(self, model: keras.Model) -> int:
+        """Restores the newest readable backup into `model`; returns the epochs it had done.
 
-    @property
-    def _previous(self):
-        return self._prev_weights_path, self._prev_training_metadata_path
+        Call it before `fit` and pass what it returns as `fit(initial_epoch=...)`:
+        `fit` then trains only the epochs left. With `resume=False` it deletes
+        the backups instead and returns 0.
 
-    def on_train_begin(self, logs=None):
-        """Restores the newest readable backup (or deletes them all when not resuming)."""
-        if not self.model.built:
+        Args:
+            model: the built, compiled model of the run (its optimizer is built if not yet).
+
+        Returns:
+            The epochs done (`restored_epoch`): 0 for a fresh run.
+
+        Raises:
+            ValueError: the model is not built.
+            BackupError: backups exist but none can be read.
+        """
+        if not model.built:
             raise ValueError(
-                "To use the BackupAndRestore callback, your model must be built before you "
-                f"call `fit()`. Model {self.model} is unbuilt."
+                f"Backup restores into a built model, and {model} is unbuilt: build it (call it "
+                "on a batch, or give it an `Input`) before `fit` and before `Backup.restore`."
             )
         self.restored_epoch, self.restored_logs, self._committed = 0, None, None
+        self._restored_into = None
         if not self.resume:
             self._delete()
-        self._restore()
+        self._restore(model)
+        self._restored_into = model
+        return self.restored_epoch
+
+    def on_train_begin(self, logs=None):
+        """Restores the newest readable backup, unless `restore` already did for this model."""
+        if self._restored_into is not self.model:
+            self.restore(self.model)
+        self._restored_into = None  # a later `fit` restores again
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Refuses to train an epoch the backup holds (`fit` without `initial_epoch`)."""
+        if epoch < self.restored_epoch:
+            raise ValueError(
+                f"The backup in {self.backup_dir!r} holds {self.restored_epoch} finished "
+                f"epochs, and `fit` began at epoch {epoch}: pass "
+                "`initial_epoch=backup.restore(model)` to `fit` (or "
+                "`kvid.training.callbacks.restore_backup(callbacks, model)`)."
+            )
 
     def _delete(self):
         # Metadata first: a kill part-way leaves nothing committed, not a broken backup.
@@ -179,20 +227,22 @@ class Backup(keras.callbacks.BackupAndRestore):
             found.append((epoch, match[0], path, metadata))
         return sorted(found, key=lambda candidate: -candidate[0])
 
-    def _restore(self):
+    def _restore(self, model):
         problems = []
         candidates = self._candidates(problems)
         if not problems and not candidates:
             return  # nothing committed: a fresh run (or one killed in its first save)
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
+        if model.optimizer is not None and not model.optimizer.built:
+            # Its variables are the strategy's, as when `fit` builds it.
+            strategy = getattr(model, "distribute_strategy", None)
+            with strategy.scope() if strategy is not None else contextlib.nullcontext():
+                model.optimizer.build(model.trainable_variables)
         for epoch, weights, metadata_path, metadata in candidates:
             try:
-                self.model.load_weights(weights)
+                model.load_weights(weights)
             except Exception as error:  # a torn file fails in many ways
                 problems.append(f"{weights}: {type(error).__name__}: {error}")
                 continue
-            self.model._initial_epoch = epoch
             self.restored_epoch, self.restored_logs = epoch, metadata.get("logs")
             self._committed = (weights, metadata_path)
             if problems:
@@ -210,11 +260,7 @@ class Backup(keras.callbacks.BackupAndRestore):
         )
 
     def on_epoch_end(self, epoch, logs=None):
-        """Backs up the model and the optimizer after every epoch."""
-        self._logs = _loggable(logs)
-        super().on_epoch_end(epoch, logs)
-
-    def _save_model(self):
+        """Backs up the model and the optimizer: `epoch + 1` epochs are done."""
         latest_weights, latest_metadata = self._latest
         os.makedirs(self.backup_dir, exist_ok=True)
         with atomic.atomic_file(latest_metadata) as metadata:
@@ -222,13 +268,9 @@ class Backup(keras.callbacks.BackupAndRestore):
                 self.model.save_weights(weights)
                 digest = atomic.sha256(weights)
                 self._keep_as_previous()
+            # "batch": 0 as Keras writes at an epoch's end (no batch of the next one done).
             json.dump(
-                {
-                    "epoch": self._current_epoch,
-                    "batch": self._last_batch_seen,
-                    "logs": self._logs,
-                    "sha256": digest,
-                },
+                {"epoch": epoch + 1, "batch": 0, "logs": _loggable(logs), "sha256": digest},
                 metadata,
             )
         self._committed = self._latest
@@ -250,6 +292,18 @@ class Backup(keras.callbacks.BackupAndRestore):
                     os.remove(path)
 
 
+def restore_backup(callbacks: Sequence[keras.callbacks.Callback], model: keras.Model) -> int:
+    """Restores the `Backup` among `callbacks` into `model`; returns `fit`'s `initial_epoch`.
+
+    0 when there is no `Backup` (or it holds no epoch). Call it before
+    `model.fit(..., callbacks=callbacks, initial_epoch=...)`.
+    """
+    backups = [c for c in callbacks if isinstance(c, Backup)]
+    if len(backups) > 1:
+        raise ValueError(f"One `Backup` per `fit`, not {len(backups)}.")
+    return backups[0].restore(model) if backups else 0
+
+
 def _loggable(logs):
     """The scalar entries of `logs` as floats (JSON-safe)."""
     out = {}
@@ -259,8 +313,8 @@ def _loggable(logs):
     return out
 
 
-class EpochLog(keras.callbacks.CSVLogger):
-    """`CSVLogger` with one row per epoch the run has done, across restarts.
+class EpochLog(keras.callbacks.Callback):
+    """A CSV log (as Keras' `CSVLogger` writes) with one row per epoch the run has done.
 
     Rows are appended after the epoch's backup, each flushed whole. At the
     start of `fit` the log is repaired to match the restored backup: the rows
@@ -271,12 +325,20 @@ class EpochLog(keras.callbacks.CSVLogger):
     Args:
         filename: the CSV file.
         backup: the run's `Backup` (it says which epochs are done).
+
+    Attributes:
+        filename: the CSV file.
+        keys: its columns after `epoch` (`None` until known).
+        rows: every row, as `{column: cell}`: the restored epochs', then this `fit`'s.
     """
 
     def __init__(self, filename: str | os.PathLike, backup: Backup):
-        super().__init__(os.fspath(filename), append=True)
+        super().__init__()
+        self.filename = os.fspath(filename)
         self.backup = backup
+        self.keys: list[str] | None = None
         self.rows: list[dict[str, str]] = []
+        self._file = None
 
     def on_train_begin(self, logs=None):
         """Rewrites the log to the restored epochs' rows, then opens it to append."""
@@ -296,7 +358,8 @@ class EpochLog(keras.callbacks.CSVLogger):
                 f.write(repaired)
         self.keys = header[1:] if header else None
         self.rows = [dict(zip(header, row, strict=True)) for row in rows]
-        self.csv_file = open(self.filename, "a", newline="")  # noqa: SIM115 (closed on train end)
+        self._close()
+        self._file = open(self.filename, "a", newline="")  # noqa: SIM115 (closed on train end)
 
     def on_epoch_end(self, epoch, logs=None):
         """Appends the epoch's row (with the header first in a new file)."""
@@ -307,8 +370,17 @@ class EpochLog(keras.callbacks.CSVLogger):
             lines.append(["epoch", *self.keys])
         row = [str(epoch), *(_cell(logs.get(key, "NA")) for key in self.keys)]
         lines.append(row)
-        atomic.append_text(self.csv_file, _csv_text(lines))
+        atomic.append_text(self._file, _csv_text(lines))
         self.rows.append(dict(zip(["epoch", *self.keys], row, strict=True)))
+
+    def on_train_end(self, logs=None):
+        """Closes the log."""
+        self._close()
+
+    def _close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _columns(logs):
@@ -357,26 +429,37 @@ def _read_text(path):
     return text, header, [row for row in parsed[1:] if len(row) == len(header) and row[0].isdigit()]
 
 
-class BestModel(keras.callbacks.ModelCheckpoint):
+class BestModel(keras.callbacks.Callback):
     """Saves the model of the best epoch so far (by `monitor`, higher is better), atomically.
 
     The file is written to a temporary name and renamed, so it is always a
     complete model. On a resumed run the best value so far comes from the
     log's rows; when the best epoch is the last one restored, whose save a
     kill may have stopped, the restored model (that epoch's) is saved again.
+    An epoch whose logs lack `monitor` is saved, with a warning (as Keras'
+    `ModelCheckpoint(save_best_only=True)` does).
 
     Args:
         filepath: the `.keras` file.
         monitor: the logged metric.
         log: the run's `EpochLog`.
+
+    Attributes:
+        best: the best value of `monitor` so far (`None` before the first).
     """
 
     def __init__(self, filepath: str | os.PathLike, *, monitor: str, log: EpochLog):
-        super().__init__(os.fspath(filepath), monitor=monitor, mode="max", save_best_only=True)
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        if not self.filepath.endswith(".keras"):
+            raise ValueError(f"BestModel saves a `.keras` file, not {self.filepath!r}.")
+        self.monitor = monitor
         self.log = log
+        self.best = None
 
     def on_train_begin(self, logs=None):
         """Takes the best value from the restored epochs' rows."""
+        self.best = None
         scored = []
         for row in self.log.rows:
             with contextlib.suppress(KeyError, ValueError):
@@ -386,19 +469,26 @@ class BestModel(keras.callbacks.ModelCheckpoint):
         best, negative_epoch = max(scored)
         self.best = best
         if -negative_epoch == self.log.backup.restored_epoch - 1:
-            self._write(self.filepath)
+            self._write()
 
-    def _save_model(self, epoch, batch, logs):
-        filepath = self._get_file_path(epoch, batch, logs)
-        if self._should_save_model(epoch, batch, logs, filepath):
-            self._write(filepath)
+    def on_epoch_end(self, epoch, logs=None):
+        """Saves the model if the epoch's `monitor` is the best so far."""
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            warnings.warn(
+                f"BestModel monitors `{self.monitor}`, which is not logged: saving every epoch.",
+                stacklevel=2,
+            )
+        else:
+            current = float(current)
+            if self.best is not None and not current > self.best:
+                return
+            self.best = current
+        self._write()
 
-    def _write(self, filepath):
-        with atomic.atomic_path(filepath, keep_extension=True) as temporary:
-            if self.save_weights_only:
-                self.model.save_weights(temporary)
-            else:
-                self.model.save(temporary)
+    def _write(self):
+        with atomic.atomic_path(self.filepath, keep_extension=True) as temporary:
+            self.model.save(temporary)
 
 
 class TimeBudget(keras.callbacks.Callback):

@@ -660,13 +660,17 @@ def fit(
 ) -> dict:
     """`Model.fit` for `config.epochs` of `config.steps_per_epoch` (unset: a pass) each.
 
-    Then, with `restore_best`, the weights of the best validation epoch back into `net`.
+    The `Backup` among `run_callbacks` is restored into `net` first, and `fit`
+    trains only the epochs it does not hold. Then, with `restore_best`, the
+    weights of the best validation epoch back into `net`.
     """
+    initial_epoch = callbacks_lib.restore_backup(run_callbacks, net)
     with remapper_off():
         history = net.fit(
             train,
             validation_data=validation,
             epochs=config.epochs,
+            initial_epoch=initial_epoch,
             steps_per_epoch=config.steps_per_epoch,
             callbacks=run_callbacks,
             verbose=config.verbose,

@@ -1,4 +1,5 @@
 import csv
+import json
 import logging
 import os
 import shutil
@@ -84,9 +85,7 @@ def test_each_worker_backs_up_into_its_own_folder(tmp_path, monkeypatch):
     tf_config = '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}'
     monkeypatch.setenv("TF_CONFIG", tf_config)
     (backup,) = [
-        c
-        for c in callbacks.default_callbacks(tmp_path)
-        if isinstance(c, keras.callbacks.BackupAndRestore)
+        c for c in callbacks.default_callbacks(tmp_path) if isinstance(c, callbacks.Backup)
     ]
     assert backup.backup_dir == str(tmp_path / "backup" / "worker_1")
 
@@ -133,6 +132,7 @@ def _fit(work, epochs, *extra, resume=True, model=None):
         Y,
         validation_data=(X, Y),
         epochs=epochs,
+        initial_epoch=callbacks.restore_backup(run, model),
         batch_size=8,
         verbose=0,
         callbacks=[*extra, *run],
@@ -145,9 +145,9 @@ def _restore(backup_dir):
     model = _model()
     model.optimizer.build(model.trainable_variables)
     backup = callbacks.Backup(backup_dir)
-    backup.set_model(model)
-    backup.on_train_begin()
-    return backup.restored_epoch, model
+    epoch = backup.restore(model)
+    assert epoch == backup.restored_epoch
+    return epoch, model
 
 
 def _epochs(work):
@@ -248,6 +248,43 @@ def test_a_backup_written_by_keras_resumes(tmp_path):
         np.testing.assert_array_equal(got, want)
 
 
+def test_restore_then_fit_from_initial_epoch_trains_only_the_epochs_left(tmp_path, monkeypatch):
+    backup_dir = str(tmp_path / "backup")
+    x, y = X[:4], Y[:4]
+    first = _model()
+    backup = callbacks.Backup(backup_dir)
+    assert backup.restore(first) == 0  # a fresh run
+    first.fit(x, y, epochs=2, initial_epoch=0, verbose=0, callbacks=[backup])
+    loads = []
+    load_weights = keras.Model.load_weights
+
+    def counting(model, *args, **kwargs):
+        loads.append(args)
+        return load_weights(model, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "load_weights", counting)
+    model, backup = _model(), callbacks.Backup(backup_dir)
+    done = backup.restore(model)
+    assert done == 2 and backup.restored_epoch == 2 and "loss" in backup.restored_logs
+    for got, want in zip(_state(model), _state(first), strict=True):
+        np.testing.assert_array_equal(got, want)
+    history = model.fit(x, y, epochs=5, initial_epoch=done, verbose=0, callbacks=[backup])
+    assert history.epoch == [2, 3, 4]
+    assert len(loads) == 1  # `on_train_begin` did not restore again
+    with open(os.path.join(backup_dir, "training_metadata.json")) as f:
+        assert json.load(f)["epoch"] == 5
+    # A `fit` that would train the restored epochs again is stopped at its first one.
+    model, backup = _model(), callbacks.Backup(backup_dir)
+    with pytest.raises(ValueError, match="initial_epoch"):
+        model.fit(x, y, epochs=6, verbose=0, callbacks=[backup])
+    assert backup.restored_epoch == 5  # `on_train_begin` restored (no `restore` before)
+    # An unbuilt model cannot be restored into.
+    unbuilt = keras.Sequential([keras.layers.Dense(3)])
+    unbuilt.compile("adam", "mse")
+    with pytest.raises(ValueError, match="unbuilt"):
+        callbacks.Backup(backup_dir).restore(unbuilt)
+
+
 def test_the_log_is_repaired_to_the_restored_epochs(tmp_path):
     work = str(tmp_path / "run")
     log = os.path.join(work, callbacks.TRAINING_LOG)
@@ -296,6 +333,29 @@ def test_the_best_model_survives_a_resume(tmp_path):
     assert not [name for name in os.listdir(work) if name.startswith(".partial-")]
     # An earlier best epoch: its model was saved before the last backup; the score is kept.
     assert resume_with_scores([0.75, 0.5]) == 0.75 and not os.path.exists(best)
+
+
+def test_the_best_model_is_saved_on_improvement_only(tmp_path):
+    best = tmp_path / "best.keras"
+
+    class Scores(keras.callbacks.Callback):
+        """Logs a scripted score and marks the weights with the epoch."""
+
+        def on_epoch_end(self, epoch, logs):
+            self.model.layers[-1].bias.assign([float(epoch)])
+            logs["score"] = [0.5, 0.25, 0.75, 0.75][epoch]
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    log = callbacks.EpochLog(tmp_path / callbacks.TRAINING_LOG, callbacks.Backup(tmp_path / "b"))
+    saving = callbacks.BestModel(best, monitor="score", log=log)
+    x = np.zeros((2, 1), "float32")
+    model.fit(x, x, epochs=4, verbose=0, callbacks=[Scores(), log.backup, log, saving])
+    assert saving.best == 0.75  # epoch 2's: epoch 3 ties, it is not better
+    assert keras.saving.load_model(best).layers[-1].bias.numpy().tolist() == [2.0]
+    unlogged = callbacks.BestModel(best, monitor="x", log=log)
+    with pytest.warns(UserWarning, match="not logged"):
+        model.fit(x, x, epochs=1, verbose=0, callbacks=[unlogged])
 
 
 def test_read_log_keeps_whole_rows_only(tmp_path):

@@ -48,8 +48,9 @@ model = keras.Sequential(
 )
 loss = keras.losses.CategoricalCrossentropy(from_logits=True)
 model.compile("adam", loss, metrics=["accuracy"])
+run = [Progress(), *callbacks.default_callbacks({work!r})]
 model.fit(x, y, validation_data=(x, y), epochs={epochs}, batch_size=8, verbose=0,
-          callbacks=[Progress(), *callbacks.default_callbacks({work!r})])
+          initial_epoch=callbacks.restore_backup(run, model), callbacks=run)
 keras.saving.load_model({best!r})  # as kvid.training.train does after fit
 print("FINISHED")
 """
