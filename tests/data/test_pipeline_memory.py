@@ -57,4 +57,4 @@ def test_tfrecord_conversion_decodes_a_stretch_at_a_time(tmp_path, monkeypatch):
     monkeypatch.setattr(tfrecord, "decode_frames", recording)
     monkeypatch.setattr(tfrecord, "DECODE_STRETCH", 8)
     assert tfrecord.encode_video(example, short_side=16) == whole
-    assert sorted(calls) == [1, 6, 8, 8, 8]  # the size probe, then 30 frames by 8
+    assert sorted(calls) == [6, 8, 8, 8]  # 30 frames by 8, each stretch resized as it comes
