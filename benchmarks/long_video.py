@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 
+import tables  # benchmarks/tables.py, beside this script
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -185,22 +186,6 @@ def cpu_model():
     return platform.processor()
 
 
-def table(results):
-    lines = [
-        "| video | run | model | stride | wall s | video frames/s | per CPU-s | peak RSS |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in results:
-        stride = f"{r['stride_seconds']} s" if r["stride_seconds"] else "half a clip"
-        lines.append(
-            f"| {r['minutes']} min {r['resolution']} | {r['mode']} | {r['model'] or '-'} | "
-            f"{stride if r['mode'] != 'decode' else '-'} | {r['seconds']} | "
-            f"{r['video_frames_per_s']} | {r['video_frames_per_cpu_s']} | "
-            f"{r['peak_rss_mb']} MB |"
-        )
-    return "\n".join(lines)
-
-
 def write_report(results):
     report = {
         "cpu": cpu_model(),
@@ -237,7 +222,7 @@ def main(argv):
         results.append(result)
         # Written after every run: the long ones take a while.
         write_report(results)
-    print(table(results))
+    print(tables.long_video_markdown(results))
 
 
 if __name__ == "__main__":

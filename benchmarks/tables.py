@@ -70,3 +70,60 @@ def recorded_table(name: str, backend: str | None = None) -> str:
     results = report["results"]
     table = backend_markdown(results, backend) if backend else markdown(results)
     return f"{machine_line(report)}\n\n{table}"
+
+
+def long_video_markdown(results) -> str:
+    """The Markdown table of `benchmarks/long_video.py`'s runs."""
+    lines = [
+        "| video | run | model | stride | wall s | video frames/s | per CPU-s | peak RSS | note |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        stride = f"{r['stride_seconds']} s" if r["stride_seconds"] else "half a clip"
+        lines.append(
+            f"| {r['minutes']} min {r['resolution']} | {r['mode']} | {r['model'] or '-'} | "
+            f"{stride if r['mode'] != 'decode' else '-'} | {r['seconds']} | "
+            f"{r.get('video_frames_per_s') or '-'} | {r.get('video_frames_per_cpu_s') or '-'} | "
+            f"{r['peak_rss_mb']} MB | {r.get('note') or ''} |"
+        )
+    return "\n".join(lines)
+
+
+def recorded_long_video_table(name: str) -> str:
+    """The table of `benchmarks/results/<name>.json`, below the line saying where it ran."""
+    report = json.loads((RESULTS / f"{name}.json").read_text())
+    where = f"{report['cores']} cores ({report['cpu']})"
+    note = f"; {report['machine_note']}" if report.get("machine_note") else ""
+    command = f": `{report['command']}`" if report.get("command") else ""
+    return f"Measured on {where}{note}{command}\n\n{long_video_markdown(report['results'])}"
+
+
+PIPELINE_PATHS = {
+    "python_loop_pyav_decode_1_thread": "PyAV decode only, Python loop, 1 thread",
+    "python_loop_pyav_decode_2_threads": "PyAV decode only, 2 Python threads",
+    "pyav_tf_data_1_thread": "PyAV `tf.data`, 1 thread",
+    "pyav_tf_data_all_cores": "PyAV `tf.data`, all cores",
+    "pyav_tf_data_all_cores_frame_step_1": "PyAV `tf.data`, all cores, frame step 1",
+    "tfrecord_tf_data_1_thread": "TFRecord `tf.data`, 1 thread",
+    "tfrecord_tf_data_all_cores": "TFRecord `tf.data`, all cores",
+}
+
+
+def recorded_pipeline_table(name: str = "data_pipeline") -> str:
+    """`benchmarks/data_pipeline.py`'s recorded rates, below the line saying where they ran."""
+    report = json.loads((RESULTS / f"{name}.json").read_text())
+    cpu = report.get("cpu", "CPU not recorded")
+    lines = [
+        f"Measured on {report['cores']} cores ({cpu}), TensorFlow {report['tensorflow']}, load "
+        f"average {report['load_average_1min_before_after'][0]} before: {report['clip']}; "
+        f"{report['videos']}; TFRecords of {report['tfrecords']}.",
+        "",
+        "| path | clips/s (wall) | clips per CPU-second | cores the process got |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, rate in report["clips_per_second"].items():
+        lines.append(
+            f"| {PIPELINE_PATHS.get(key, key)} | {rate} | {report['clips_per_cpu_second'][key]} "
+            f"| {report['cores_used'][key]} |"
+        )
+    return "\n".join(lines)

@@ -77,7 +77,22 @@ def _benchmark(name, backend=None):
     return lambda: tables.recorded_table(name, backend)
 
 
+def _long_video(name):
+    from benchmarks import tables
+
+    return lambda: tables.recorded_long_video_table(name)
+
+
+def _pipeline():
+    from benchmarks import tables
+
+    return tables.recorded_pipeline_table()
+
+
 TABLES = {
+    ("docs/data.md", "pipeline benchmark"): _pipeline,
+    ("docs/benchmarks.md", "long video"): _long_video("long_video"),
+    ("docs/benchmarks.md", "long video quiet"): _long_video("long_video_quiet"),
     ("docs/benchmarks.md", "models benchmark"): _benchmark("models"),
     ("docs/benchmarks.md", "models benchmark avx2"): _benchmark("models_avx2"),
     ("docs/backends.md", "backend benchmark"): _benchmark("models_jax", "jax"),
