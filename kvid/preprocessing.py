@@ -365,6 +365,12 @@ def preprocess_frames(frames, preprocessing) -> tf.Tensor:
         TensorShape([16, 112, 112, 3])
     """
     convention = _checked(preprocessing)
+    frames = tf.convert_to_tensor(frames)
+    if frames.shape.rank not in (None, 4, 5) or frames.shape[-1] not in (None, 3):
+        raise ValueError(
+            "Expected frames `[frames, height, width, 3]` or `[batch, frames, height, width, 3]`. "
+            f"Received: shape={tuple(frames.shape)}"
+        )
     return normalize(center_crop(resize(frames, convention), convention.crop_shape), convention)
 
 

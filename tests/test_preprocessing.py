@@ -1,6 +1,7 @@
 """The one clip transform: convention, resize, crops, normalisation and temporal sampling."""
 
 import ast
+import re
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,9 @@ def test_one_evaluation_clip_is_the_centred_clip():
 def test_clip_starts_are_centres_of_equal_parts():
     np.testing.assert_array_equal(P.clip_starts(40, 8, 1, 4), [4, 12, 20, 28])  # slack 32
     np.testing.assert_array_equal(P.clip_starts(3, 8, 1, 3), [0, 0, 0])
+
+
+@pytest.mark.parametrize("shape", [(4, 10, 3), (2, 4, 10, 12, 1)])
+def test_frames_of_the_wrong_shape_are_named(shape):
+    with pytest.raises(ValueError, match=rf"Received: shape={re.escape(str(shape))}"):
+        P.preprocess_frames(np.zeros(shape, np.uint8), R3D)
