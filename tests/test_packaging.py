@@ -13,10 +13,10 @@ def test_every_kvid_package_is_listed():
         ".".join(path.parent.relative_to(ROOT).parts)
         for path in (ROOT / "kvid").rglob("__init__.py")
     }
-    assert found | {"kvid.apps"} == listed
+    assert found | {"kvid_apps"} == listed
 
 
 def test_every_app_has_a_console_script():
     apps = {path.stem for path in (ROOT / "apps").glob("*.py") if not path.stem.startswith("_")}
-    scripts = dict(re.findall(r'^kvid-[\w-]+ = "kvid\.apps\.(\w+):(\w+)"$', PYPROJECT, flags=re.M))
+    scripts = dict(re.findall(r'^kvid-[\w-]+ = "kvid_apps\.(\w+):(\w+)"$', PYPROJECT, flags=re.M))
     assert set(scripts) == apps and set(scripts.values()) == {"run"}
