@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from kvid import plots
 from kvid import preprocessing as preprocessing_lib
-from kvid.io import atomic, decode, stream
+from kvid.io import atomic, stream
 from kvid.io.class_names import class_names_beside, read_class_names
 from kvid.io.progress import progress_bar
 from kvid.models import class_names_for, load_model, model_convention
@@ -288,7 +288,6 @@ def predict_video(
     stride_seconds: float | None = None,
     fps: float | None = None,
     batch_size: int = 8,
-    streaming: bool = True,
     transform_threads: int = 2,
     progress: bool = False,
 ) -> Timeline:
@@ -314,9 +313,6 @@ def predict_video(
             (rounded to frames at `fps`, or at the video's nominal rate).
         fps: resample the video to this frame rate first; `None` keeps its frames.
         batch_size: clips per forward pass.
-        streaming: decode frame by frame in bounded memory (the default);
-            `False` decodes the whole video into memory first (short videos,
-            and the reference the streamed timeline is tested against).
         transform_threads: threads resizing frames while others decode and
             the model runs (a 1080p frame costs ~30 ms of CPU to resize,
             several times its decoding).
@@ -355,19 +351,13 @@ def predict_video(
     def transform(frames):
         return preprocessing_lib.preprocess_frames(frames, convention).numpy()
 
-    if streaming:
-        timed = stream.iter_timed_frames(path, fps)
-    else:
-        info = decode.probe(path)
-        times, positions = decode.timed_positions(info, fps=fps)
-        timed = zip(times, decode.decode_frames(info, positions), strict=True)
     batches = sliding_clips(
-        timed,
+        stream.iter_timed_frames(path, fps),
         transform,
         num_frames=num_frames,
         stride=stride,
         batch_size=batch_size,
-        workers=transform_threads if streaming else 1,
+        workers=transform_threads,
     )
     forward = _forward(model)
     # The frames the headers declare (at `fps`, those the resampling will give): an estimate
@@ -378,7 +368,7 @@ def predict_video(
     bar = progress_bar(expected or None, "frame", enabled=progress, title=title)
     starts, centres, probs = [], [], []
     seconds_read = 0.0
-    for batch in stream.prefetch(batches, depth=1) if streaming else batches:
+    for batch in stream.prefetch(batches, depth=1):
         probs.append(forward(batch.clips))
         starts.append(batch.starts)
         centres.append(batch.times)
