@@ -3,8 +3,7 @@
 # First, before anything imports TensorFlow: oneDNN's kernels on every x86 CPU.
 from kvid import _onednn
 
-with _onednn.tensorflow_imported():
-    pass
+_onednn.import_tensorflow()
 
 # Every subpackage, bottom to top (see docs/architecture.md): `kvid.training.train(...)` and
 # the others work after `import kvid`, and every class kvid saves in a `.keras` file (layers,

@@ -5,7 +5,7 @@ AVX512_VNNI-class features. Elsewhere (e.g. an AVX2-only AMD EPYC) it runs
 Eigen's kernels, and a kvid training step is up to 6x slower: S3D-G (alpha 0.25)
 on 16 clips of 16x64x64 took 1.54 s a step with Eigen and 0.25 s with oneDNN
 on a 2-core AVX2 EPYC. TensorFlow reads `TF_ENABLE_ONEDNN_OPTS` once, while it
-is imported, so `kvid/__init__.py` imports TensorFlow inside `tensorflow_imported()`
+is imported, so `kvid/__init__.py` imports TensorFlow through `import_tensorflow()`
 first: the variable is set for that import only, and the environment is left
 as the user had it (child processes import kvid and choose again).
 
@@ -14,12 +14,11 @@ This module imports nothing heavy: only the standard library.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 
 ENV = "TF_ENABLE_ONEDNN_OPTS"
 _X86 = ("x86_64", "amd64", "i386", "i686", "x86")
@@ -76,19 +75,17 @@ def configure(
     return "too_late"
 
 
-@contextlib.contextmanager
-def tensorflow_imported(environ: MutableMapping[str, str] = os.environ) -> Iterator[str]:
+def import_tensorflow(environ: MutableMapping[str, str] = os.environ) -> str:
     """Imports TensorFlow with oneDNN on (see `configure`), then restores `environ`.
 
     TensorFlow reads `TF_ENABLE_ONEDNN_OPTS` while it is imported, so the
-    variable `configure` sets is removed again afterwards. Yields what
+    variable `configure` sets is removed again afterwards. Returns what
     `configure` did.
     """
     done = configure(environ)
     try:
         import tensorflow  # noqa: F401  (reads the variable, once)
-
-        yield done
     finally:
         if done == "enabled":
             environ.pop(ENV, None)
+    return done

@@ -67,14 +67,12 @@ def test_kvid_and_the_apps_turn_onednn_on_before_tensorflow_loads(first, monkeyp
     assert done.stdout.split()[-2:] == ["None", "True"]
 
 
-def test_tensorflow_imported_restores_the_environment():
+def test_import_tensorflow_restores_the_environment():
     environ = {}
-    with _onednn.tensorflow_imported(environ) as done:
-        assert done in ("enabled", "already_on", "too_late", "not_x86")
+    assert _onednn.import_tensorflow(environ) in ("enabled", "already_on", "too_late", "not_x86")
     assert environ == {}
     environ = {"TF_ENABLE_ONEDNN_OPTS": "0"}
-    with _onednn.tensorflow_imported(environ) as done:
-        assert done == ("user" if X86 else "not_x86")
+    assert _onednn.import_tensorflow(environ) == ("user" if X86 else "not_x86")
     assert environ == {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
