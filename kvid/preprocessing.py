@@ -110,10 +110,13 @@ class Preprocessing:
 def rescaled(preprocessing: Preprocessing, crop_size) -> Preprocessing:
     """`preprocessing` with another crop, its resize scaled by the same factor.
 
-    E.g. r3d_18's 128x171 resize and 112 crop become 64x86 and 56 for `crop_size=56`.
+    E.g. r3d_18's 128x171 resize and 112 crop become 64x86 and 56 for `crop_size=56`;
+    its own crop gives `preprocessing` back.
     """
     old_h, old_w = preprocessing.crop_shape
     new_h, new_w = _pair(crop_size)
+    if (new_h, new_w) == (old_h, old_w):
+        return preprocessing
     factor = min(new_h / old_h, new_w / old_w)
     if isinstance(preprocessing.resize, (int, np.integer)):
         resize = max(round(preprocessing.resize * factor), min(new_h, new_w))

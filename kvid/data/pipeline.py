@@ -122,7 +122,7 @@ class ClipConfig:
             convention = models.model_convention(self.model, size=size)
         else:
             convention = models.get_preprocessing(self.model)
-            if size is not None and size != convention.crop_shape:
+            if size is not None:
                 # The rule the model's export, evaluation and prediction follow too.
                 convention = preprocessing_lib.rescaled(convention, size)
         object.__setattr__(self, "image_size", convention.crop_shape)

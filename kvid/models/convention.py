@@ -89,9 +89,8 @@ def model_convention(
             "Pass `preprocessing=` a registry key (e.g. 'r3d_18') or a `kvid.Preprocessing`."
         )
     _, frames, height, width, _ = model.inputs[0].shape
-    crop = (size, size) if isinstance(size, int) else size
-    crop = tuple(crop) if crop else (height, width) if height and width else None
-    if crop is not None and crop != convention.crop_shape:
+    crop = size or ((height, width) if height and width else None)
+    if crop is not None:
         convention = preprocessing_lib.rescaled(convention, crop)
     return dataclasses.replace(convention, num_frames=num_frames or frames or convention.num_frames)
 
