@@ -149,12 +149,13 @@ class ClipBatch:
     seconds_read: float
 
 
-def _needed_chunks(timed_frames, num_frames: int, stride: int, seen: list):
+def _needed_chunks(timed_frames, num_frames: int, stride: int, seen: list, live: bool = False):
     """Groups the frames some clip needs into `(times, uint8 frames)` chunks.
 
     Clips start every `stride` frames, so frame `i` is in a clip unless the
     stride is longer than a clip and `i % stride >= num_frames`. `seen` gets
-    `[frames read, time of the last]` as the stream is read.
+    `[frames read, time of the last]` as the stream is read. A `live` chunk
+    also ends with the last frame of a clip, so no clip waits for later frames.
     """
     times, frames = [], []
     for index, (seconds, frame) in enumerate(timed_frames):
@@ -163,7 +164,8 @@ def _needed_chunks(timed_frames, num_frames: int, stride: int, seen: list):
             continue  # between clips: never transformed
         times.append(seconds)
         frames.append(frame)
-        if len(frames) * frame.shape[0] * frame.shape[1] >= TRANSFORM_PIXELS:
+        ends_clip = live and index >= num_frames - 1 and (index - num_frames + 1) % stride == 0
+        if ends_clip or len(frames) * frame.shape[0] * frame.shape[1] >= TRANSFORM_PIXELS:
             yield times, np.stack(frames)
             times, frames = [], []
     if frames:
@@ -193,6 +195,7 @@ def sliding_clips(
     stride: int,
     batch_size: int,
     workers: int = 1,
+    live: bool = False,
 ) -> Iterator[ClipBatch]:
     """Cuts clips starting every `stride` frames from a stream of frames, in batches.
 
@@ -211,6 +214,10 @@ def sliding_clips(
         stride: frames between clip starts.
         batch_size: clips per batch.
         workers: threads transforming frames (the transform releases the GIL).
+        live: yield each batch as soon as its last clip is complete (a live
+            source: transform chunks end with a clip, and a full batch is not
+            held until the next clip starts); with `workers` at 1, a batch
+            then comes as soon as the frame that completes it is read.
 
     Yields:
         `ClipBatch`es; the last one may be smaller.
@@ -223,7 +230,7 @@ def sliding_clips(
     seen = [0, 0.0]  # frames read, time of the last one
     chunks = _ordered_map(
         lambda chunk: (chunk[0], np.asarray(transform(chunk[1]))),
-        _needed_chunks(timed_frames, num_frames, stride, seen),
+        _needed_chunks(timed_frames, num_frames, stride, seen, live),
         workers,
     )
     window: collections.deque = collections.deque()  # (time, frame) from the next clip's start
@@ -252,6 +259,8 @@ def sliding_clips(
             if len(batch) == batch_size:
                 yield emit()
             cut(next_start)
+            if live and len(batch) == batch_size:
+                yield emit()
             next_start += stride
             # Frames between clips never entered the window: drop at most this clip's.
             for _ in range(min(stride, num_frames)):
@@ -268,12 +277,35 @@ def sliding_clips(
         yield emit()
 
 
-def _forward(model: keras.Model):
+def forward_function(model: keras.Model):
     """The model's inference call: a traced function on TensorFlow, the plain call elsewhere."""
     if keras.backend.backend() == "tensorflow":
         call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         return lambda x: call(tf.convert_to_tensor(x)).numpy()
     return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def clip_stride(
+    num_frames: int, stride: int | None, stride_seconds: float | None, rate: float
+) -> int:
+    """Frames between clip starts: the one rule of files and live sources.
+
+    `stride`, else `stride_seconds` at `rate` frames per second (rounded, at
+    least 1), else half a clip.
+
+    Raises:
+        ValueError: if both are given, or `stride_seconds` is not positive.
+    """
+    if stride is not None and stride_seconds is not None:
+        raise ValueError(
+            "Pass `stride` (frames) or `stride_seconds`, not both. "
+            f"Received: stride={stride}, stride_seconds={stride_seconds}"
+        )
+    if stride_seconds is not None:
+        if stride_seconds <= 0:
+            raise ValueError(f"`stride_seconds` must be positive. Received: {stride_seconds}")
+        stride = max(round(stride_seconds * rate), 1)
+    return stride or max(num_frames // 2, 1)
 
 
 def predict_video(
@@ -337,16 +369,7 @@ def predict_video(
     num_frames = convention.num_frames
     header = stream.stream_info(path)
     rate = float(fps) if fps else header.nominal_fps
-    if stride is not None and stride_seconds is not None:
-        raise ValueError(
-            "Pass `stride` (frames) or `stride_seconds`, not both. "
-            f"Received: stride={stride}, stride_seconds={stride_seconds}"
-        )
-    if stride_seconds is not None:
-        if stride_seconds <= 0:
-            raise ValueError(f"`stride_seconds` must be positive. Received: {stride_seconds}")
-        stride = max(round(stride_seconds * rate), 1)
-    stride = stride or max(num_frames // 2, 1)
+    stride = clip_stride(num_frames, stride, stride_seconds, rate)
 
     def transform(frames):
         return preprocessing_lib.preprocess_frames(frames, convention).numpy()
@@ -359,7 +382,7 @@ def predict_video(
         batch_size=batch_size,
         workers=transform_threads,
     )
-    forward = _forward(model)
+    forward = forward_function(model)
     # The frames the headers declare (at `fps`, those the resampling will give): an estimate
     # for the bar's length, which ends at the frames actually read.
     expected = round(header.duration * rate) if fps else header.num_frames
@@ -406,6 +429,18 @@ def report(timeline: Timeline, k: int = 5) -> str:
     return "\n".join(lines)
 
 
+def check_timeline_path(output_path: str | None) -> None:
+    """Raises a `ValueError` naming `output_path` unless a timeline can be saved there.
+
+    Checked before a video is read, so a long run does not end in the error.
+    """
+    if output_path and os.path.splitext(output_path)[1].lower() not in TIMELINE_FORMATS:
+        raise ValueError(
+            f"A timeline is saved as {' or '.join(TIMELINE_FORMATS)}. "
+            f"Received: output_path={output_path!r}"
+        )
+
+
 def predict_file(
     video: str,
     model_path: str,
@@ -431,11 +466,7 @@ def predict_file(
     (with a strip of the video's frames under the time axis unless
     `plot_thumbnails` is False).
     """
-    if output_path and os.path.splitext(output_path)[1].lower() not in TIMELINE_FORMATS:
-        raise ValueError(
-            f"A timeline is saved as {' or '.join(TIMELINE_FORMATS)}. "
-            f"Received: output_path={output_path!r}"
-        )
+    check_timeline_path(output_path)
     model = load_model(model_path)
     names = read_class_names(labels_path) if labels_path else class_names_beside(model_path)
     timeline = predict_video(

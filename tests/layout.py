@@ -29,6 +29,7 @@ LAYERS = (
     ("kvid.training", "`train`: strategies, callbacks, budgets"),
     ("kvid.plots", "PNG figures of runs, timelines and plans"),
     ("kvid.inference", "sliding-window prediction over whole videos"),
+    ("kvid.live", "live sources classified as they arrive, with bounded latency"),
     ("kvid.planning", "optimization planning over training states"),
 )
 UNITS = tuple(name for name, _ in LAYERS)

@@ -1,9 +1,9 @@
-"""Files in and out: video decoding and streaming, video writing, class names, crash-safe writes.
+"""Files in and out: video decoding, streaming, live sources, writing, class names, safe files.
 
 And the one progress bar of long work (`kvid.io.progress`).
 """
 
-from kvid.io import atomic, class_names, decode, encode, progress, stream
+from kvid.io import atomic, class_names, decode, encode, progress, sources, stream
 from kvid.io.class_names import (
     CLASS_NAMES_FILE,
     class_names_beside,
@@ -41,6 +41,7 @@ __all__ = [
     "progress_bar",
     "read_class_names",
     "read_video",
+    "sources",
     "stream",
     "stream_info",
     "write_class_names",

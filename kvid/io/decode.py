@@ -115,28 +115,43 @@ def video_error(path: str, problem: str) -> VideoDecodeError:
 
 
 @contextlib.contextmanager
-def open_video(path: str | os.PathLike) -> Iterator[tuple[av.container.InputContainer, object]]:
+def open_video(
+    path,
+    *,
+    format: str | None = None,
+    options: dict[str, str] | None = None,
+    timeout: float | None = None,
+    name: str | None = None,
+) -> Iterator[tuple[av.container.InputContainer, object]]:
     """Opens a video (or image) file at its first video stream: `(container, stream)`.
 
-    The one way kvid opens a file to read (`probe`, `decode_frames`, the
-    streamed reader, `stream.stream_info`): an empty file, a file without
-    a video stream, and any FFmpeg or OS error while the file is open
-    (opening, demuxing, decoding in the `with` block) raise a
-    `VideoDecodeError` naming the file.
+    The one way kvid opens a video to read (`probe`, `decode_frames`, the
+    streamed reader, `stream.stream_info`, the live sources of
+    `kvid.io.sources`): an empty file, a source without a video stream, and
+    any FFmpeg or OS error while it is open (opening, demuxing, decoding in
+    the `with` block) raise a `VideoDecodeError` naming it.
+
+    Args:
+        path: a file, or a live source: a URL, a device or a binary file object.
+        format: the container format (FFmpeg's name, e.g. `"mpegts"`); `None` detects it.
+        options: FFmpeg options of the container and its protocol.
+        timeout: seconds to wait for data (FFmpeg's own reads: files, URLs, devices).
+        name: what the errors call the source (default: `path`).
 
     Raises:
         VideoDecodeError: as above.
     """
-    path = os.fspath(path)
+    path = path if hasattr(path, "read") else os.fspath(path)
+    name = name or str(path)
     try:
-        if os.path.getsize(path) == 0:
-            raise video_error(path, "the file is empty.")
-        with av.open(path) as container:
+        if isinstance(path, str) and os.path.isfile(path) and os.path.getsize(path) == 0:
+            raise video_error(name, "the file is empty.")
+        with av.open(path, format=format, options=options or {}, timeout=timeout) as container:
             if not container.streams.video:
-                raise video_error(path, "it has no video stream.")
+                raise video_error(name, "it has no video stream.")
             yield container, container.streams.video[0]
     except (av.FFmpegError, OSError) as err:
-        raise video_error(path, f"{type(err).__name__}: {err}") from err
+        raise video_error(name, f"{type(err).__name__}: {err}") from err
 
 
 def nominal_fps(stream) -> float:

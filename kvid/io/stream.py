@@ -19,6 +19,7 @@ import dataclasses
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator
 
 import av
@@ -90,35 +91,82 @@ def stream_info(path: str | os.PathLike) -> StreamInfo:
         )
 
 
-def _decoded(path: str, container, stream, declared_fps: float) -> Iterator[tuple[float, object]]:
+@dataclasses.dataclass
+class SourceFaults:
+    """What reading a live source skipped or survived, counted as it reads.
+
+    Attributes:
+        corrupt_packets: packets the demuxer flagged corrupt or the decoder
+            rejected, skipped.
+        reconnects: times the source was reopened after a failure.
+        errors: the message of each failure, naming the source.
+    """
+
+    corrupt_packets: int = 0
+    reconnects: int = 0
+    errors: list[str] = dataclasses.field(default_factory=list)
+
+
+def _packet_frames(container, stream, faults: SourceFaults | None) -> Iterator[object]:
+    """The frames `stream` decodes, in presentation order.
+
+    Without `faults` (a file), every packet is decoded. With them (a live
+    source), a packet the demuxer flags corrupt or the decoder rejects is
+    skipped and counted, and when reading fails (an error or a timeout) the
+    frames the decoder still holds come out before the error is raised.
+    """
+    codec = stream.codec_context
+    try:
+        for packet in container.demux(stream):
+            if faults is None:
+                yield from codec.decode(packet)
+                continue
+            if packet.is_corrupt:
+                faults.corrupt_packets += 1
+                continue
+            try:
+                frames = codec.decode(packet)
+            except av.FFmpegError:  # the decoder's only: reading errors come from demux
+                faults.corrupt_packets += 1
+                continue
+            yield from frames
+    except (av.FFmpegError, OSError):
+        if faults is not None:
+            yield from codec.decode(None)
+        raise
+
+
+def decoded_frames(
+    path: str, container, stream, declared_fps: float, faults: SourceFaults | None = None
+) -> Iterator[tuple[float, object]]:
     """Every decoded frame of an open video as `(seconds from the first, av.VideoFrame)`.
 
     Frames come in presentation order; a frame without a timestamp or not
     after the previous one (a duplicate) is dropped, as `probe` keeps one
-    frame per distinct timestamp. A damaged tail ends the stream quietly, as
-    in `decode_frames`.
+    frame per distinct timestamp. A damaged tail of a file ends the stream
+    quietly, as in `decode_frames`; a live source's read errors are raised
+    (with `faults`, see `_packet_frames`).
     """
     time_base = stream.time_base
     first = last = None
     number = -1
     try:
-        for packet in container.demux(stream):
-            for frame in stream.codec_context.decode(packet):
-                number += 1
-                pts = frame.pts if frame.pts is not None else frame.dts
-                if pts is None or time_base is None:
-                    # A raw stream without timestamps: number the frames at the nominal rate.
-                    seconds = frame_seconds(number, 0, 1 / declared_fps)
-                else:
-                    if first is None:
-                        first = pts
-                    seconds = frame_seconds(pts, first, time_base)
-                if last is not None and seconds <= last:
-                    continue
-                last = seconds
-                yield seconds, frame
+        for frame in _packet_frames(container, stream, faults):
+            number += 1
+            pts = frame.pts if frame.pts is not None else frame.dts
+            if pts is None or time_base is None:
+                # A raw stream without timestamps: number the frames at the nominal rate.
+                seconds = frame_seconds(number, 0, 1 / declared_fps)
+            else:
+                if first is None:
+                    first = pts
+                seconds = frame_seconds(pts, first, time_base)
+            if last is not None and seconds <= last:
+                continue
+            last = seconds
+            yield seconds, frame
     except av.FFmpegError:
-        if last is None:
+        if last is None or faults is not None:
             raise
     if last is None:
         raise video_error(path, "no frame could be decoded.")
@@ -183,12 +231,39 @@ def iter_timed_frames(
         stream.thread_type = "AUTO"
         declared_fps = nominal_fps(stream)
         samples = resample(
-            _decoded(path, container, stream, declared_fps),
+            decoded_frames(path, container, stream, declared_fps),
             fps,
             nominal_fps=declared_fps,
             path=path,
         )
         yield from _converted(samples, lambda frame: to_rgb(frame, reformatter))
+
+
+def live_timed_frames(
+    name: str, container, stream, fps: float | None, faults: SourceFaults
+) -> Iterator[tuple[float, np.ndarray, float]]:
+    """`iter_timed_frames` of an open live source, with when each frame came out of the decoder.
+
+    The same frames and times as `iter_timed_frames` gives for a file of the
+    same bytes (one decoder, one resampling rule), and `(seconds, frame,
+    arrival)` with `arrival` the `time.monotonic()` at which the decoded
+    frame shown came out. The decoder uses slice threads only: frame
+    threads would hold each frame back by a frame per thread.
+
+    Raises:
+        VideoDecodeError, OSError: as `decoded_frames` with `faults`.
+    """
+    stream.thread_type = "SLICE"
+    declared_fps = nominal_fps(stream)
+    decoded = (
+        (seconds, (frame, time.monotonic()))
+        for seconds, frame in decoded_frames(name, container, stream, declared_fps, faults)
+    )
+    reformatter = VideoReformatter()
+    samples = resample(decoded, fps, nominal_fps=declared_fps, path=name)
+    converted = _converted(samples, lambda shown: (to_rgb(shown[0], reformatter), shown[1]))
+    for seconds, (frame, arrival) in converted:
+        yield seconds, frame, arrival
 
 
 class _Done:
