@@ -347,7 +347,7 @@ def predict_stream(
     report(f"Reading {name} live: one result per clip of {num_frames} frames.")
     thread.start()
     results: list[ClipResult] = []
-    interrupted = False
+    interrupted, failure = False, None
     try:
         while (waiting := queue.take()) is not None:
             probs = forward(np.stack([clip.clip for clip in waiting]))
@@ -359,15 +359,20 @@ def predict_stream(
                 on_clip(result)
     except KeyboardInterrupt:
         interrupted = True
+    except VideoDecodeError as error:  # the source gave no frame
+        failure = error
     finally:
         stop.set()
         queue.close()
         thread.join(timeout=2 * (timeout or 1.0))
     if not results:
-        why = faults.errors[-1] if faults.errors else "it ended before a clip was complete"
         if interrupted:
             why = "interrupted before a clip was complete"
-        raise VideoDecodeError(f"Nothing was classified from {name!r}: {why}")
+        elif failure is not None:
+            why = str(failure)
+        else:
+            why = faults.errors[-1] if faults.errors else "it ended before a clip was complete"
+        raise VideoDecodeError(f"Nothing was classified from {name!r}: {why}") from failure
     rate = rates[0]
     timeline = Timeline(
         times=np.asarray([r.time for r in results], np.float64),

@@ -128,3 +128,33 @@ def write_long_video(
                 copy.stream = stream
                 container.mux(copy)
     return path
+
+
+def timed_chunks(path: str) -> list[tuple[float, bytes]]:
+    """A stream file's bytes cut where its video packets start, each with its decoding time.
+
+    What a live source sends, and when: tests and benchmarks write chunk `i`
+    at `seconds_i` after the first (on a pipe, a FIFO or a socket) to play a
+    file as a camera or a feed would. The chunks join to the file's bytes.
+
+    Args:
+        path: a stream format whose packets lie in order in the file (`.ts`, `.mkv`).
+
+    Returns:
+        `[(seconds from the first packet, bytes), ...]`.
+    """
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        marks = [
+            (packet.pos, float(packet.dts * stream.time_base))
+            for packet in container.demux(stream)
+            if packet.size > 0 and packet.dts is not None and packet.pos >= 0
+        ]
+    with open(path, "rb") as f:
+        data = f.read()
+    first = marks[0][1]
+    bounds = [0] + [pos for pos, _ in marks[1:]] + [len(data)]
+    return [
+        (seconds - first, data[begin:end])
+        for (_, seconds), begin, end in zip(marks, bounds[:-1], bounds[1:], strict=True)
+    ]
