@@ -127,3 +127,27 @@ def recorded_pipeline_table(name: str = "data_pipeline") -> str:
             f"| {report['cores_used'][key]} |"
         )
     return "\n".join(lines)
+
+
+def live_markdown(results) -> str:
+    """The Markdown table of `benchmarks/live.py`'s runs."""
+    lines = [
+        "| model | clip | paced: latency median s | p95 s | clips classified / cut | "
+        "flat out, every clip: video frames/s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        name = r["model"] + (f" (alpha {r['alpha']:g})" if "alpha" in r else "")
+        paced, flat = r["paced"], r["flat_out"]
+        lines.append(
+            f"| {name} | {'x'.join(map(str, r['clip']))} every {r['stride']} | "
+            f"{paced['latency_median']:.2f} | {paced['latency_p95']:.2f} | "
+            f"{paced['clips']} / {paced['clips_cut']} | {flat['video_frames_per_s']} |"
+        )
+    return "\n".join(lines)
+
+
+def recorded_live_table(name: str = "live") -> str:
+    """`benchmarks/live.py`'s recorded run, below the line saying where it ran."""
+    report = json.loads((RESULTS / f"{name}.json").read_text())
+    return f"{machine_line(report)}; {report['stream']}.\n\n{live_markdown(report['results'])}"

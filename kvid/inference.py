@@ -155,7 +155,8 @@ def _needed_chunks(timed_frames, num_frames: int, stride: int, seen: list, live:
     Clips start every `stride` frames, so frame `i` is in a clip unless the
     stride is longer than a clip and `i % stride >= num_frames`. `seen` gets
     `[frames read, time of the last]` as the stream is read. A `live` chunk
-    also ends with the last frame of a clip, so no clip waits for later frames.
+    is one frame, transformed as it arrives: a clip is ready when its last
+    frame is read, and the transform keeps pace with the source.
     """
     times, frames = [], []
     for index, (seconds, frame) in enumerate(timed_frames):
@@ -164,8 +165,7 @@ def _needed_chunks(timed_frames, num_frames: int, stride: int, seen: list, live:
             continue  # between clips: never transformed
         times.append(seconds)
         frames.append(frame)
-        ends_clip = live and index >= num_frames - 1 and (index - num_frames + 1) % stride == 0
-        if ends_clip or len(frames) * frame.shape[0] * frame.shape[1] >= TRANSFORM_PIXELS:
+        if live or len(frames) * frame.shape[0] * frame.shape[1] >= TRANSFORM_PIXELS:
             yield times, np.stack(frames)
             times, frames = [], []
     if frames:
@@ -215,9 +215,9 @@ def sliding_clips(
         batch_size: clips per batch.
         workers: threads transforming frames (the transform releases the GIL).
         live: yield each batch as soon as its last clip is complete (a live
-            source: transform chunks end with a clip, and a full batch is not
-            held until the next clip starts); with `workers` at 1, a batch
-            then comes as soon as the frame that completes it is read.
+            source: each frame is transformed as it arrives, and a full batch
+            is not held until the next clip starts); with `workers` at 1, a
+            batch then comes as soon as the frame that completes it is read.
 
     Yields:
         `ClipBatch`es; the last one may be smaller.
