@@ -191,7 +191,8 @@ def main(argv):
             "av": av.__version__,
         },
         "stream": f"{size[1]}x{size[0]} H.264 MPEG-TS at {STREAM_FPS} fps, resampled to "
-        f"{_FPS.value:g} fps; paced {_SECONDS.value:g} s, flat out {_FLAT_OUT_SECONDS.value:g} s",
+        f"{_FPS.value:g} fps; paced {_SECONDS.value:g} s at --batch_size={_BATCH_SIZE.value}, "
+        f"flat out {_FLAT_OUT_SECONDS.value:g} s at --batch_size=8 --nodrop_clips",
         "results": [],
     }
     for name in _MODELS.value:

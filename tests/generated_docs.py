@@ -83,6 +83,12 @@ def _long_video(name):
     return lambda: tables.recorded_long_video_table(name)
 
 
+def _live():
+    from benchmarks import tables
+
+    return tables.recorded_live_table()
+
+
 def _pipeline():
     from benchmarks import tables
 
@@ -92,6 +98,7 @@ def _pipeline():
 TABLES = {
     ("docs/data.md", "pipeline benchmark"): _pipeline,
     ("docs/benchmarks.md", "long video"): _long_video("long_video"),
+    ("docs/live.md", "live benchmark"): _live,
     ("docs/benchmarks.md", "long video quiet"): _long_video("long_video_quiet"),
     ("docs/benchmarks.md", "models benchmark"): _benchmark("models"),
     ("docs/benchmarks.md", "models benchmark avx2"): _benchmark("models_avx2"),
