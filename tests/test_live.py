@@ -42,6 +42,12 @@ def feed(tmp_path_factory):
     return write_video(path, synthetic.make_clip(3, 0, 60, size=32), fps=FPS, keyframe_interval=5)
 
 
+@pytest.fixture(scope="module")
+def feed_clips(model, feed):
+    """`predict_video`'s clips of the whole feed: `({start: probs}, timeline)`."""
+    return _file_clips(model, feed)
+
+
 def _file(path, data):
     with open(path, "wb") as f:
         f.write(data)
@@ -120,12 +126,19 @@ def test_clip_queue_drops_the_oldest_whole_clips_and_keeps_order():
     assert waiting.take() == ["b"] and waiting.dropped == 0
 
 
-def test_a_pipe_gives_the_clips_of_the_file_and_a_cut_one_what_it_had(tmp_path, model, feed):
-    data = open(feed, "rb").read()
-    expected, timeline = _file_clips(model, feed)
-    with _pipe(data) as pipe:
+def test_a_pipe_gives_the_clips_of_the_file_and_a_cut_one_what_it_had(
+    tmp_path, model, feed, feed_clips
+):
+    expected, timeline = feed_clips
+    with _pipe(open(feed, "rb").read()) as pipe:
         run = live.predict_stream(
-            model, pipe, class_names=NAMES, stride=STRIDE, drop_clips=False, format="mpegts"
+            model,
+            pipe,
+            class_names=NAMES,
+            stride=STRIDE,
+            batch_size=1,
+            drop_clips=False,
+            format="mpegts",
         )
     assert [r.start_frame for r in run.results] == timeline.starts.tolist()
     _assert_equal_clips(run.results, expected)
@@ -138,13 +151,15 @@ def test_a_pipe_gives_the_clips_of_the_file_and_a_cut_one_what_it_had(tmp_path, 
     cut = b"".join(chunk for _, chunk in chunks[:40])
     expected, timeline = _file_clips(model, _file(tmp_path / "cut.ts", cut))
     with _pipe(cut) as pipe:
-        run = live.predict_stream(model, pipe, class_names=NAMES, stride=STRIDE, drop_clips=False)
+        run = live.predict_stream(
+            model, pipe, class_names=NAMES, stride=STRIDE, batch_size=1, drop_clips=False
+        )
     assert [r.start_frame for r in run.results] == timeline.starts.tolist()
     assert len(run.results) >= 15 and run.faults.errors == []
     _assert_equal_clips(run.results, expected)
 
 
-def test_an_overloaded_model_drops_whole_clips_in_order(monkeypatch, model, feed):
+def test_an_overloaded_model_drops_whole_clips_in_order(monkeypatch, model, feed, feed_clips):
     pass_seconds = 0.2
 
     def slow(model):
@@ -157,7 +172,7 @@ def test_an_overloaded_model_drops_whole_clips_in_order(monkeypatch, model, feed
         return call
 
     monkeypatch.setattr(live, "forward_function", slow)
-    expected, timeline = _file_clips(model, feed)
+    expected, timeline = feed_clips
     # The whole stream at once: clips complete far faster than one per pass.
     with _pipe(open(feed, "rb").read()) as pipe:
         run = live.predict_stream(model, pipe, class_names=NAMES, stride=STRIDE, batch_size=2)
@@ -188,7 +203,9 @@ def test_corrupt_packets_are_skipped_counted_and_the_stream_goes_on(tmp_path, mo
             decoded += 0 if packet.is_corrupt else len(packet.decode())
     assert flagged >= 2 and decoded < 60
     with open(damaged, "rb") as f:
-        run = live.predict_stream(model, f, class_names=NAMES, stride=STRIDE, drop_clips=False)
+        run = live.predict_stream(
+            model, f, class_names=NAMES, stride=STRIDE, batch_size=1, drop_clips=False
+        )
     assert run.faults.corrupt_packets == flagged and run.frames == decoded
     # The clips run on past the damage, to the end of the stream.
     assert run.results[-1].start_frame == (decoded - NUM_FRAMES) // STRIDE * STRIDE
@@ -235,6 +252,7 @@ def test_a_stalled_http_source_times_out_and_reconnects(tmp_path, model, feed):
             url,
             class_names=NAMES,
             stride=STRIDE,
+            batch_size=1,
             drop_clips=False,
             timeout=0.5,
             reconnect_delay=0.05,
@@ -273,7 +291,7 @@ def test_a_source_that_gives_nothing_fails_naming_itself_and_the_error(tmp_path,
 
     threading.Thread(target=silent_writer, daemon=True).start()
     with pytest.raises(VideoDecodeError) as failed:
-        live.predict_stream(model, fifo, class_names=NAMES, timeout=0.3)
+        live.predict_stream(model, fifo, class_names=NAMES, batch_size=1, timeout=0.3)
     assert str(failed.value) == (
         f"Nothing was classified from {fifo!r}: "
         f"Cannot read video {fifo!r}: TimeoutError: no data for 0.3 s"
