@@ -11,6 +11,12 @@ The frames are those of `decode.frame_positions(probe(path), fps)` followed by
 the probed timeline there, over the frames as they decode here), the same
 times (`decode.frame_seconds`) and the same pixels, without the probe's extra
 pass over the file or the list of every frame.
+
+A live source (opened, timed out and reconnected by `kvid.io.sources`) is
+read by `live_timed_frames` with the same decoder and resampling, so the same
+bytes give the same frames; there a corrupt packet is skipped and counted
+(`SourceFaults`) instead of decoded, and a read error is raised after the
+frames the decoder still holds.
 """
 
 from __future__ import annotations
@@ -136,7 +142,7 @@ def _packet_frames(container, stream, faults: SourceFaults | None) -> Iterator[o
         raise
 
 
-def decoded_frames(
+def _decoded(
     path: str, container, stream, declared_fps: float, faults: SourceFaults | None = None
 ) -> Iterator[tuple[float, object]]:
     """Every decoded frame of an open video as `(seconds from the first, av.VideoFrame)`.
@@ -231,7 +237,7 @@ def iter_timed_frames(
         stream.thread_type = "AUTO"
         declared_fps = nominal_fps(stream)
         samples = resample(
-            decoded_frames(path, container, stream, declared_fps),
+            _decoded(path, container, stream, declared_fps),
             fps,
             nominal_fps=declared_fps,
             path=path,
@@ -251,13 +257,13 @@ def live_timed_frames(
     threads would hold each frame back by a frame per thread.
 
     Raises:
-        VideoDecodeError, OSError: as `decoded_frames` with `faults`.
+        VideoDecodeError, OSError: as `_decoded` with `faults`.
     """
     stream.thread_type = "SLICE"
     declared_fps = nominal_fps(stream)
     decoded = (
         (seconds, (frame, time.monotonic()))
-        for seconds, frame in decoded_frames(name, container, stream, declared_fps, faults)
+        for seconds, frame in _decoded(name, container, stream, declared_fps, faults)
     )
     reformatter = VideoReformatter()
     samples = resample(decoded, fps, nominal_fps=declared_fps, path=name)
