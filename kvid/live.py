@@ -303,17 +303,16 @@ def predict_stream(
     def transform(frames):
         return preprocessing_lib.preprocess_frames(frames, convention).numpy()
 
-    strides: list[int] = []
+    cutting: dict = {}  # the first connection's rate fixes the stride
 
     def stride_of(rate):
-        if not strides:  # the first connection's rate fixes the stride
-            strides.append(clip_stride(num_frames, stride, stride_seconds, rate))
-        return strides[0]
+        if not cutting:
+            cutting.update(rate=rate, stride=clip_stride(num_frames, stride, stride_seconds, rate))
+        return cutting["stride"]
 
     queue = ClipQueue(batch_size, drop=drop_clips)
     stop, faults = threading.Event(), SourceFaults()
     counts = {"frames": 0, "seconds": 0.0, "cut": 0}
-    rates: list[float] = []
     frames = sources.live_frames(
         source,
         fps,
@@ -329,14 +328,7 @@ def predict_stream(
 
     def decode():
         try:
-
-            def rated(items):
-                for item in items:
-                    if not rates:
-                        rates.append(item.rate)
-                    yield item
-
-            _cut_clips(rated(frames), transform, num_frames, stride_of, queue, counts)
+            _cut_clips(frames, transform, num_frames, stride_of, queue, counts)
         except BaseException as error:  # handed to the model thread
             queue.close(error)
         else:
@@ -373,7 +365,7 @@ def predict_stream(
         else:
             why = faults.errors[-1] if faults.errors else "it ended before a clip was complete"
         raise VideoDecodeError(f"Nothing was classified from {name!r}: {why}") from failure
-    rate = rates[0]
+    rate = cutting["rate"]
     timeline = Timeline(
         times=np.asarray([r.time for r in results], np.float64),
         probs=np.stack([r.probs for r in results]),
@@ -382,7 +374,7 @@ def predict_stream(
         duration=counts["seconds"] + 1 / rate,
         fps=rate,
         num_frames=num_frames,
-        stride=strides[0],
+        stride=cutting["stride"],
         video=name,
     )
     return LiveRun(
