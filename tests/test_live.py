@@ -67,7 +67,8 @@ def _pipe(data):
 
 
 def _file_clips(model, path):
-    timeline = predict_video(model, path, class_names=NAMES, stride=STRIDE)
+    # One forward pass (one trace): the clips' probabilities do not depend on the batching.
+    timeline = predict_video(model, path, class_names=NAMES, stride=STRIDE, batch_size=64)
     return dict(zip(timeline.starts.tolist(), timeline.probs, strict=True)), timeline
 
 
