@@ -30,6 +30,7 @@ LAYERS = (
     ("kvid.plots", "PNG figures of runs, timelines and plans"),
     ("kvid.inference", "sliding-window prediction over whole videos"),
     ("kvid.planning", "optimization planning over training states"),
+    ("kvid.beam", "Apache Beam pipelines: preparation, corpus prediction, evaluation (extra)"),
 )
 UNITS = tuple(name for name, _ in LAYERS)
 
