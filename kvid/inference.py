@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from kvid import plots
 from kvid import preprocessing as preprocessing_lib
@@ -622,7 +621,7 @@ def predict_corpus(
 
     The single-process path of `kvid-predict-corpus` (`kvid.beam` runs the same
     per-video prediction on a Beam runner). A video that cannot be read is
-    skipped with a warning and listed in the summary.
+    skipped and listed in the summary.
 
     Args:
         videos: the video files.
@@ -665,8 +664,7 @@ def predict_corpus(
                 fps=fps,
                 batch_size=batch_size,
             )
-        except VideoDecodeError as err:
-            logging.warning("Skipping a video: %s", err)
+        except VideoDecodeError as err:  # listed in the summary the caller prints
             skipped.append((video, str(err)))
         else:
             lines.append(corpus_line(timeline.record(top_k, clips), output_path))

@@ -22,7 +22,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from kvid.data.sources import ON_ERROR, VideoExample, index_directory, read_annotations
+from kvid.data.sources import ON_ERROR, VideoExample, corpus_examples
 from kvid.io.decode import VideoDecodeError
 
 DEAD_LETTER = "dead_letter"
@@ -31,41 +31,22 @@ METRICS_NAMESPACE = "kvid"
 COPY_BUFFER = 16 * 1024 * 1024
 
 
-def list_corpus(
-    source: str,
-    *,
-    class_names=None,
-    labels: str | None = "inferred",
-    root: str | None = None,
-    label_offset: int = 0,
-):
-    """Lists a corpus: `(examples, class_names)`.
+def _match(pattern: str) -> list[str]:
+    return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+
+
+def list_corpus(source: str, **kwargs):
+    """`kvid.data.sources.corpus_examples`, patterns matched by Beam's `FileSystems`.
 
     Args:
-        source: a class-per-folder directory (`kvid.data.index_directory`), an
-            annotation file (`.csv` or a split list, `kvid.data.read_annotations`)
-            or a file pattern any Beam filesystem matches (`gs://b/videos/*.mp4`:
-            unlabelled examples, sorted).
-        class_names: the classes in label order, as those functions take them.
-        labels: for a directory, `"inferred"` (class folders) or `None`
-            (unlabelled videos found recursively).
-        root: for an annotation file, the directory its paths are under.
-        label_offset: for an annotation file, subtracted from integer labels.
+        source: a class-per-folder directory, an annotation file or a file
+            pattern any Beam filesystem matches (`gs://bucket/videos/*.mp4`).
+        **kwargs: `labels`, `class_names`, `root`, `label_offset` of `corpus_examples`.
 
-    Raises:
-        ValueError: if nothing matches `source`.
+    Returns:
+        `(examples, class_names)`.
     """
-    if os.path.isdir(source):
-        return index_directory(source, labels, class_names)
-    if os.path.isfile(source):
-        return read_annotations(source, root, class_names, label_offset)
-    matches = FileSystems.match([source])[0].metadata_list
-    if not matches:
-        raise ValueError(
-            "`source` must be a directory, an annotation file or a file pattern that matches "
-            f"videos. Received: source={source!r}"
-        )
-    return [VideoExample(m.path) for m in sorted(matches, key=lambda m: m.path)], class_names
+    return corpus_examples(source, match=_match, **kwargs)
 
 
 def check_on_error(on_error: str) -> str:

@@ -67,7 +67,7 @@ def result_to_json(result: evaluation.EvaluationResult) -> str:
     """An `EvaluationResult` as JSON (`result_from_json` reads it back)."""
     data = dataclasses.asdict(result)
     data["confusion"] = result.confusion.tolist()
-    data["video_ids"] = [str(v) for v in result.video_ids]
+    data["video_ids"] = [v.decode() for v in result.video_ids]
     data["video_probabilities"] = result.video_probabilities.tolist()
     return json.dumps(data)
 
@@ -77,7 +77,8 @@ def result_from_json(text: str) -> evaluation.EvaluationResult:
     data = json.loads(text)
     data["confusion"] = np.asarray(data["confusion"], np.int64)
     data["class_names"] = tuple(data["class_names"])
-    data["video_ids"] = np.asarray(data["video_ids"])
+    # Bytes, as `tf.data` gives the single-process ids.
+    data["video_ids"] = np.asarray([video.encode() for video in data["video_ids"]])
     data["video_probabilities"] = np.asarray(data["video_probabilities"])
     return evaluation.EvaluationResult(**data)
 
@@ -86,6 +87,7 @@ def _score(views, class_names):
     if not views:
         raise ValueError("No readable videos to evaluate: every one is a dead letter.")
     ids, labels, probs = zip(*views, strict=True)
+    ids = [video.encode() for video in ids]
     probs = np.stack(probs).astype(np.float64)
     result = evaluation.score(probs, labels, ids, num_classes=probs.shape[1])
     return result_to_json(dataclasses.replace(result, class_names=tuple(class_names)))

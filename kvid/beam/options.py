@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from kvid._onednn import ENV as ONEDNN
 from kvid.beam.corpus import METRICS_NAMESPACE
 
-# Beam's workers log every bundle at INFO; a kvid run prints its own summary.
-QUIET_WORKERS = "--default_sdk_harness_log_level=WARNING"
+# Beam's workers log every bundle at INFO and warn about optional clients (apitools, the
+# resource module); a kvid run prints its own summary, and its errors still show.
+QUIET_WORKERS = "--default_sdk_harness_log_level=ERROR"
 
 
 def pipeline_options(argv: Sequence[str] = (), runner: str | None = None) -> PipelineOptions:
@@ -22,6 +25,9 @@ def pipeline_options(argv: Sequence[str] = (), runner: str | None = None) -> Pip
         runner: `--runner` (`DirectRunner`, `DataflowRunner`, `FlinkRunner`,
             `SparkRunner`, `PortableRunner`).
     """
+    # Local worker processes inherit it: they import TensorFlow (unpickling) before kvid,
+    # and this turns oneDNN on there as `import kvid` does (see kvid._onednn).
+    os.environ.setdefault(ONEDNN, "1")
     args = list(argv)
     if runner:
         args.append(f"--runner={runner}")

@@ -11,8 +11,6 @@ from kvid.io.encode import write_video
 
 FIXTURE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "cricket_10f.mp4")
 CLASSES = ["a", "b"]
-# Hostile files, each with its class folder: no Beam step may stop on them.
-HOSTILE = {"a/empty.mp4": "empty", "b/not_a_video.mp4": "text"}
 
 
 def _moving(num_frames, seed, height=36, width=48):
@@ -40,7 +38,7 @@ def corpus(tmp_path_factory):
         f.write(data[: len(data) // 3])
     (root / "a" / "empty.mp4").write_bytes(b"")
     (root / "b" / "not_a_video.mp4").write_text("not a video")
-    bad = [str(root / "a" / "empty.mp4"), str(root / "b" / "not_a_video.mp4")]
+    bad = [str(root / "a" / "empty.mp4"), whole, str(root / "b" / "not_a_video.mp4")]
     return str(root), sorted(map(str, good)), bad
 
 

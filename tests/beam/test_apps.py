@@ -1,0 +1,60 @@
+"""The apps with `--runner` (Beam's flags passed through), without it, and without Beam."""
+
+import glob
+import json
+import os
+
+from tests.apps import assert_quiet, run_app
+from tests.processes import run_python
+
+BLOCK_BEAM = "import sys; sys.modules['apache_beam'] = None; "
+# The apps import TensorFlow before kvid (apps/__init__.py), which warns on CPUs where
+# TensorFlow leaves oneDNN off unless asked; that warning is not the Beam path's to fix.
+ONEDNN = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+
+
+def test_core_kvid_never_imports_beam():
+    done = run_python("-c", "import sys, kvid, kvid_apps; print('apache_beam' in sys.modules)")
+    assert done.stdout.strip() == "False"
+
+
+def test_an_app_with_runner_and_no_beam_names_the_extra(corpus, tmp_path):
+    root, _, _ = corpus
+    argv = ["prepare", f"--input_dir={root}", f"--output_dir={tmp_path}", "--runner=DirectRunner"]
+    code = BLOCK_BEAM + f"sys.argv = {argv!r}; from apps import prepare_dataset as p; p.run()"
+    done = run_python("-c", code, check=False)
+    assert done.returncode == 1
+    assert 'pip install "kvid[beam]"' in done.stderr
+    assert not os.listdir(tmp_path)
+
+
+def test_prepare_dataset_on_direct_runner_passes_beam_flags_through(corpus, tmp_path):
+    root, good, bad = corpus
+    done = run_app(
+        "prepare_dataset",
+        f"--input_dir={root}",
+        f"--output_dir={tmp_path}",
+        "--num_shards=2",
+        "--runner=DirectRunner",
+        "--direct_num_workers=1",  # a Beam flag absl does not know
+        env=ONEDNN,
+    )
+    assert_quiet(done.stderr)
+    assert f"Wrote {len(good)} videos to 2 shards in {tmp_path}." in done.stdout
+    assert f"Skipped {len(bad)} videos:" in done.stdout
+    assert all(f"  {path}: Cannot read video" in done.stdout for path in bad)
+    assert len(glob.glob(str(tmp_path / "videos-0000?-of-00002.tfrecord"))) == 2
+
+
+def test_predict_corpus_in_one_process_rejects_beam_flags(corpus, model_path, tmp_path):
+    root, good, bad = corpus
+    output = tmp_path / "p.jsonl"
+    common = [f"--input={root}", f"--model_path={model_path}", f"--output={output}"]
+    stray = run_app("predict_corpus", *common, "--direct_num_workers=2", check=False)
+    assert stray.returncode == 1 and "Unexpected arguments" in stray.stderr
+    done = run_app("predict_corpus", *common, "--top_k=1", "--noprogress", env=ONEDNN)
+    assert_quiet(done.stderr)
+    assert f"Predicted {len(good)} videos into {output}." in done.stdout
+    records = [json.loads(line) for line in open(output)]
+    assert sorted(r["video"] for r in records) == good
+    assert all(len(r["top"]) == 1 and len(r["probabilities"]) == 2 for r in records)
