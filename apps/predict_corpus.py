@@ -25,7 +25,11 @@ flags.DEFINE_string(
     "A directory (its videos, recursively), an annotation file or a file pattern.",
     required=True,
 )
-flags.DEFINE_string("model_path", "runs/train/best.keras", "The `.keras` model file.")
+flags.DEFINE_string(
+    "model_path",
+    "runs/train/best.keras",
+    "The `.keras` model file; with --runner also a kvid SavedModel export's version folder.",
+)
 flags.DEFINE_string("output", None, "The .jsonl or .csv file, one line per video.", required=True)
 flags.DEFINE_string(
     "labels", None, "Class names, one per line; unset: class_names.txt next to the model."

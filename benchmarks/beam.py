@@ -9,10 +9,14 @@ each path end to end (Beam's runs include starting their worker processes):
 - prediction: `kvid.inference.predict_corpus` and `kvid.beam.predict_corpus`,
   a 1/16-width R3D-18 on 8x112x112 clips, a clip every 8 frames.
 
+At this size a Beam run's wall time is mostly its workers' start-up (each
+imports TensorFlow): the figures bound the start-up, and the per-video cost
+that scales is the one-process CPU time.
+
 The one-process runs' CPU-seconds per video give the per-video cost behind the
 Kinetics-400 estimate of docs/beam.md. Writes benchmarks/results/beam.json.
 
-    .venv/bin/python -m benchmarks.beam [--videos=8]
+    .venv/bin/python -m benchmarks.beam [--videos=12]
 """
 
 import json
@@ -30,7 +34,7 @@ from absl import app, flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-_VIDEOS = flags.DEFINE_integer("videos", 8, "Videos in the corpus.")
+_VIDEOS = flags.DEFINE_integer("videos", 12, "Videos in the corpus.")
 _OUTPUT = flags.DEFINE_string(
     "output", os.path.join(ROOT, "benchmarks", "results", "beam.json"), "The results file."
 )
@@ -101,11 +105,12 @@ def main(argv):
         ),
     }
     for workers in (1, 2):
-        runs[f"prepare_beam_{workers}_workers"] = lambda w=workers: beam.prepare_dataset(
-            root, os.path.join(work, f"p{w}"), short_side=128, options=options(w)
+        name = f"beam_{workers}_workers"
+        runs[f"prepare_{name}"] = lambda w=workers, n=name: beam.prepare_dataset(
+            root, os.path.join(work, f"p_{n}"), short_side=128, options=options(w)
         )
-        runs[f"predict_beam_{workers}_workers"] = lambda w=workers: beam.predict_corpus(
-            root, model_path, os.path.join(work, f"q{w}", "p.jsonl"), stride=8,
+        runs[f"predict_{name}"] = lambda w=workers, n=name: beam.predict_corpus(
+            root, model_path, os.path.join(work, f"q_{n}", "p.jsonl"), stride=8,
             options=options(w),
         )  # fmt: skip
     load = os.getloadavg()[0]

@@ -337,8 +337,9 @@ class VideoClips:
 
 def video_clips(
     path: str | os.PathLike,
-    convention: preprocessing_lib.Preprocessing,
+    convention: preprocessing_lib.Preprocessing | None,
     *,
+    num_frames: int | None = None,
     stride: int | None = None,
     stride_seconds: float | None = None,
     fps: float | None = None,
@@ -348,13 +349,18 @@ def video_clips(
     """The clips of `predict_video` (see there for the arguments), for any model runner.
 
     The headers are read now (a bad file raises here); the clips are cut as
-    `batches` is iterated.
+    `batches` is iterated. With `convention=None` the clips hold the frames
+    as decoded (uint8, the video's size), for a model that preprocesses in
+    its graph (a `kvid.export` SavedModel); `num_frames` then says their length.
 
     Raises:
         VideoDecodeError: if the video cannot be opened.
     """
     path = os.fspath(path)
-    num_frames = convention.num_frames
+    if convention is not None:
+        num_frames = convention.num_frames
+    elif not num_frames:
+        raise ValueError(f"Clips of decoded frames need `num_frames`. Received: {num_frames}")
     header = stream.stream_info(path)
     rate = float(fps) if fps else header.nominal_fps
     if stride is not None and stride_seconds is not None:
@@ -369,6 +375,8 @@ def video_clips(
     stride = stride or max(num_frames // 2, 1)
 
     def transform(frames):
+        if convention is None:
+            return frames
         return preprocessing_lib.preprocess_frames(frames, convention).numpy()
 
     batches = sliding_clips(

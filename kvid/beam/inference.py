@@ -2,10 +2,10 @@
 
 Each worker cuts a video's clips with `kvid.inference.video_clips` (the clips
 of `kvid-predict`), and Beam's `RunInference` classifies them with
-`KvidModelHandler`, which loads the model once per worker process (the
-`.keras` files of kvid: Beam's TensorFlow handler loads with
-`tf.keras.models.load_model`, which Keras 3 refuses for them) and takes clips
-of any videos into one batch. The clips' probabilities are joined back per
+`KvidModelHandler`, which loads the model once per worker process (a kvid
+`.keras` file, or a kvid SavedModel export, which preprocesses in its graph:
+Beam's TensorFlow handler loads SavedModels with `tf.keras.models.load_model`,
+which Keras 3 refuses) and takes clips of any videos into one batch. The clips' probabilities are joined back per
 video into the `kvid.inference.Timeline` `kvid-predict` makes, and written as
 one line per video (`Timeline.record`: JSON lines or CSV).
 """
@@ -13,12 +13,12 @@ one line per video (`Timeline.record`: JSON lines or CSV).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
-import shutil
-import tempfile
 
 import apache_beam as beam
 import numpy as np
+import tensorflow as tf
 from apache_beam.ml.inference.base import (
     KeyedModelHandler,
     ModelHandler,
@@ -38,16 +38,79 @@ from kvid.beam.corpus import (
     local_video,
     read_dead_letters,
 )
-from kvid.models import load_model, model_convention
+from kvid.export.saved_model import SERVING_DEFAULT
+from kvid.io.class_names import class_names_beside, read_class_names
+from kvid.models import class_names_for, load_model, model_convention
+from kvid.preprocessing import Preprocessing
 
 VIDEOS = "videos"
 
 
+def _is_keras_file(model_path: str) -> bool:
+    return model_path.endswith(".keras")
+
+
+class _ExportForward:
+    """The `serving_default` signature of a kvid SavedModel: uint8 clips to probabilities."""
+
+    def __init__(self, path: str):
+        self._loaded = tf.saved_model.load(path)  # the signature needs its object alive
+        self._serve = self._loaded.signatures[SERVING_DEFAULT]
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        return self._serve(frames=tf.constant(frames))["probabilities"].numpy()
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInputs:
+    """What a model is fed: clips by `convention`, or decoded frames (`None`) of `num_frames`."""
+
+    convention: Preprocessing | None
+    num_frames: int
+    class_names: tuple[str, ...]
+
+
+def model_inputs(
+    model_path: str,
+    *,
+    labels_path: str | None = None,
+    model_name: str | None = None,
+    num_frames: int | None = None,
+    size: int | None = None,
+) -> ModelInputs:
+    """The clips and class names of a `.keras` model or a kvid SavedModel export.
+
+    A `.keras` model's clips follow `kvid.models.model_convention` (as in
+    `kvid-predict`); an export (`kvid.export.export_saved_model`, its version
+    folder) takes the decoded frames and preprocesses them in its graph.
+
+    Raises:
+        ValueError: for an export with `model_name` or `size` (its graph decides).
+    """
+    if _is_keras_file(model_path):
+        model = load_model(model_path)
+        convention = model_convention(model, model_name, num_frames=num_frames, size=size)
+        names = inference.model_class_names(model, model_path, labels_path)
+        return ModelInputs(convention, convention.num_frames, tuple(names))
+    if model_name is not None or size is not None:
+        raise ValueError(
+            "A SavedModel export preprocesses in its graph: pass neither `model_name` nor `size`. "
+            f"Received: model_name={model_name!r}, size={size!r}"
+        )
+    serve = tf.saved_model.load(model_path).signatures[SERVING_DEFAULT]
+    frames = serve.structured_input_signature[1]["frames"].shape[1]
+    classes = serve.structured_outputs["probabilities"].shape[-1]
+    names = read_class_names(labels_path) if labels_path else class_names_beside(model_path)
+    return ModelInputs(None, num_frames or frames, tuple(class_names_for(classes, names)))
+
+
 class KvidModelHandler(ModelHandler):
-    """A `RunInference` handler for a kvid `.keras` model: clips in, class scores out.
+    """A `RunInference` handler for kvid models: clips in, class scores out.
 
     Args:
-        model_path: the `.keras` file (any Beam filesystem).
+        model_path: a `.keras` file (clips preprocessed by `kvid.inference.video_clips`)
+            or a kvid SavedModel export's version folder (uint8 frames, preprocessed
+            in its graph), on any Beam filesystem.
         batch_size: the most clips in one forward pass (from any videos).
         large_model: one copy of the model per machine, shared by its worker
             processes (Beam's `share_model_across_processes`), for a model
@@ -60,20 +123,20 @@ class KvidModelHandler(ModelHandler):
         self._large_model = large_model
 
     def load_model(self):
-        """The model's traced forward call (`kvid.inference.model_forward`)."""
-        folder = tempfile.mkdtemp(prefix="kvid-beam-model-")
-        try:
-            with local_video(self._model_path) as path:
-                local = path
-                if path != self._model_path:  # a remote file: keep the copy while loading
-                    local = shutil.copy(path, os.path.join(folder, os.path.basename(path)))
-                return inference.model_forward(load_model(local))
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        """The model's forward call (`kvid.inference.model_forward`, or the export's signature)."""
+        if not _is_keras_file(self._model_path):
+            return _ExportForward(self._model_path)  # TensorFlow reads every filesystem it has
+        with local_video(self._model_path) as path:
+            return inference.model_forward(load_model(path))
 
     def run_inference(self, batch, model, inference_args=None):
-        """Classifies a batch of clips (of any videos) in one forward pass."""
-        scores = model(np.stack(batch))
+        """Classifies a batch of clips (of any videos), one forward pass per clip shape.
+
+        Decoded frames of differently sized videos differ in shape (an export's input).
+        """
+        scores = []
+        for _, group in itertools.groupby(batch, key=np.shape):
+            scores += list(model(np.stack(list(group))))
         return [PredictionResult(clip, row) for clip, row in zip(batch, scores, strict=True)]
 
     def batch_elements_kwargs(self):
@@ -98,13 +161,15 @@ class _VideoMeta:
 
 
 class _CutClips(VideoDoFn):
-    def __init__(self, convention, clip_options, on_error):
+    def __init__(self, inputs: ModelInputs, clip_options, on_error):
         super().__init__("predict", on_error)
-        self._convention = convention
+        self._inputs = inputs
         self._clip_options = clip_options
 
     def process_video(self, example, path):
-        clips = inference.video_clips(path, self._convention, **self._clip_options)
+        clips = inference.video_clips(
+            path, self._inputs.convention, num_frames=self._inputs.num_frames, **self._clip_options
+        )
         starts, times, seconds_read = [], [], 0.0
         for batch in clips.batches:
             for index, clip in enumerate(batch.clips, len(starts)):
@@ -132,7 +197,7 @@ class PredictVideos(beam.PTransform):
     """`VideoExample`s to one predictions line per video (`lines`), and `DEAD_LETTER`s.
 
     Args:
-        model_path: the `.keras` model.
+        model_path: the `.keras` model or a kvid SavedModel export (`KvidModelHandler`).
         output_path: `.jsonl` or `.csv`: the lines' format.
         labels_path: class names, as `kvid-predict` takes them.
         top_k: classes per video.
@@ -164,12 +229,17 @@ class PredictVideos(beam.PTransform):
     ):
         super().__init__()
         inference.corpus_format(output_path)
-        # The convention and names are the model's: read once here, where the pipeline is built.
-        model = load_model(model_path)
-        convention = model_convention(model, model_name, num_frames=num_frames, size=size)
-        self._class_names = inference.model_class_names(model, model_path, labels_path)
+        # The clips and names are the model's: read once here, where the pipeline is built.
+        inputs = model_inputs(
+            model_path,
+            labels_path=labels_path,
+            model_name=model_name,
+            num_frames=num_frames,
+            size=size,
+        )
+        self._class_names = inputs.class_names
         self._cut = _CutClips(
-            convention, {**clip_options, "batch_size": batch_size, "transform_threads": 1}, on_error
+            inputs, {**clip_options, "batch_size": batch_size, "transform_threads": 1}, on_error
         )
         self._handler = KvidModelHandler(model_path, batch_size=batch_size, large_model=large_model)
         self._output = (top_k, clips, output_path)

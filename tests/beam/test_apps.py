@@ -13,16 +13,15 @@ BLOCK_BEAM = "import sys; sys.modules['apache_beam'] = None; "
 ONEDNN = {"TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
-def test_core_kvid_never_imports_beam():
-    done = run_python("-c", "import sys, kvid, kvid_apps; print('apache_beam' in sys.modules)")
-    assert done.stdout.strip() == "False"
-
-
-def test_an_app_with_runner_and_no_beam_names_the_extra(corpus, tmp_path):
+def test_core_kvid_never_imports_beam_and_runner_without_beam_names_the_extra(corpus, tmp_path):
     root, _, _ = corpus
     argv = ["prepare", f"--input_dir={root}", f"--output_dir={tmp_path}", "--runner=DirectRunner"]
-    code = BLOCK_BEAM + f"sys.argv = {argv!r}; from apps import prepare_dataset as p; p.run()"
+    code = (
+        "import sys, kvid, apps; print('apache_beam' in sys.modules); "
+        f"{BLOCK_BEAM}sys.argv = {argv!r}; from apps import prepare_dataset as p; p.run()"
+    )
     done = run_python("-c", code, check=False)
+    assert done.stdout.strip() == "False"
     assert done.returncode == 1
     assert 'pip install "kvid[beam]"' in done.stderr
     assert not os.listdir(tmp_path)
