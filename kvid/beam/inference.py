@@ -5,9 +5,10 @@ of `kvid-predict`), and Beam's `RunInference` classifies them with
 `KvidModelHandler`, which loads the model once per worker process (a kvid
 `.keras` file, or a kvid SavedModel export, which preprocesses in its graph:
 Beam's TensorFlow handler loads SavedModels with `tf.keras.models.load_model`,
-which Keras 3 refuses) and takes clips of any videos into one batch. The clips' probabilities are joined back per
-video into the `kvid.inference.Timeline` `kvid-predict` makes, and written as
-one line per video (`Timeline.record`: JSON lines or CSV).
+which Keras 3 refuses) and takes clips of any videos into one batch. The
+clips' probabilities are joined back per video into the `kvid.inference.Timeline`
+`kvid-predict` makes, and written as one line per video (`Timeline.record`:
+JSON lines or CSV).
 """
 
 from __future__ import annotations
