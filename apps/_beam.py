@@ -8,7 +8,6 @@ no other flags.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 
@@ -38,24 +37,25 @@ def parse_flags(argv: list[str]) -> list[str]:
         sys.exit(1)
 
 
+def _beam_warnings_below_error(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR or "apache_beam" not in record.pathname
+
+
 def pipeline_options(argv: list[str]):
     """`(kvid.beam, PipelineOptions)` for `--runner`; stray arguments without it are an error."""
     if not FLAGS.runner:
         if len(argv) > 1:
             raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
         return None, None
-    # Importing Beam warns on the root logger about a BigQuery client kvid does not use.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+    # Beam's warnings about optional parts (a BigQuery client at import, the resource module
+    # RunInference reads memory with, per batch) are not the user's to act on: its loggers
+    # show errors only, and so do its calls of the root logger. kvid's own lines stay.
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    logging.getLogger().addFilter(_beam_warnings_below_error)
     try:
         from kvid import beam
-
-        importlib.import_module("apache_beam.io.gcp.internal.clients.bigquery")
     except ImportError as err:  # the message names the extra to install
         raise app.UsageError(str(err)) from err
-    finally:
-        root.setLevel(level)
     return beam, beam.pipeline_options(argv[1:], FLAGS.runner)
 
 

@@ -183,15 +183,16 @@ class _CutClips(VideoDoFn):
         yield beam.pvalue.TaggedOutput(VIDEOS, (example.video_id, meta))
 
 
-def _timeline_line(joined, class_names, top_k, clips, output_path):
+def _timeline_lines(joined, class_names, top_k, clips, output_path):
     video_id, parts = joined
-    if not parts[VIDEOS]:
-        return  # failed part-way: a dead letter, its clips dropped
-    (meta,) = parts[VIDEOS]
-    probs = np.stack([row for _, row in sorted(parts["probs"], key=lambda item: item[0])])
-    timeline = meta.clips.timeline(probs, meta.starts, meta.times, meta.seconds_read, class_names)
-    timeline = dataclasses.replace(timeline, video=video_id)
-    yield inference.corpus_line(timeline.record(top_k, clips), output_path)
+    # No record: the video failed part-way (a dead letter), its clips are dropped.
+    for meta in parts[VIDEOS]:
+        probs = np.stack([row for _, row in sorted(parts["probs"], key=lambda item: item[0])])
+        timeline = meta.clips.timeline(
+            probs, meta.starts, meta.times, meta.seconds_read, class_names
+        )
+        timeline = dataclasses.replace(timeline, video=video_id)
+        yield inference.corpus_line(timeline.record(top_k, clips), output_path)
 
 
 class PredictVideos(beam.PTransform):
@@ -256,7 +257,7 @@ class PredictVideos(beam.PTransform):
             | "ByVideo" >> beam.MapTuple(lambda key, result: (key[0], (key[1], result.inference)))
         )
         lines = {"probs": probs, VIDEOS: cut[VIDEOS]} | "Join" >> beam.CoGroupByKey()
-        lines = lines | "Lines" >> beam.FlatMap(_timeline_line, self._class_names, *self._output)
+        lines = lines | "Lines" >> beam.FlatMap(_timeline_lines, self._class_names, *self._output)
         return {"lines": lines, DEAD_LETTER: cut[DEAD_LETTER]}
 
 
