@@ -456,7 +456,6 @@ def predict_video(
         batch_size=batch_size,
         transform_threads=transform_threads,
     )
-    forward = model_forward(model)
     header = clips.header
     # The frames the headers declare (at `fps`, those the resampling will give): an estimate
     # for the bar's length, which ends at the frames actually read.
@@ -464,6 +463,17 @@ def predict_video(
     length = f" ({header.duration:.1f} s of video)" if header.duration > 0 else ""
     title = f"Predicting {os.path.basename(header.path)}{length}"
     bar = progress_bar(expected or None, "frame", enabled=progress, title=title)
+    timeline = classify_clips(clips, model_forward(model), class_names, bar)
+    bar.finish()
+    return timeline
+
+
+def classify_clips(clips: VideoClips, forward, class_names, bar=None) -> Timeline:
+    """The `Timeline` of `clips` scored by `forward` (`model_forward`'s), batch by batch.
+
+    The next batch is cut while one is classified; `bar` (a `kvid.io.progress`
+    bar), if given, advances to the frames read.
+    """
     starts, centres, probs = [], [], []
     seconds_read = 0.0
     for batch in stream.prefetch(clips.batches, depth=1):
@@ -471,8 +481,8 @@ def predict_video(
         starts.append(batch.starts)
         centres.append(batch.times)
         seconds_read = batch.seconds_read
-        bar.update(batch.frames_read)
-    bar.finish()
+        if bar is not None:
+            bar.update(batch.frames_read)
     return clips.timeline(
         np.concatenate(probs),
         np.concatenate(starts),
@@ -654,24 +664,22 @@ def predict_corpus(
     header = corpus_header(output_path, top_k)
     model = load_model(model_path)
     class_names = model_class_names(model, model_path, labels_path)
-    bar = progress_bar(
-        len(videos), "video", enabled=progress, title=f"Predicting {len(videos)} videos"
-    )
+    convention = model_convention(model, model_name, num_frames=num_frames, size=size)
+    forward = model_forward(model)  # traced once for the whole corpus
+    title = f"Predicting {len(videos)} videos"
+    bar = progress_bar(len(videos), "video", enabled=progress, title=title)
     lines, skipped = [] if header is None else [header], []
     for video in videos:
         try:
-            timeline = predict_video(
-                model,
+            cut = video_clips(
                 video,
-                class_names=class_names,
-                model_name=model_name,
-                num_frames=num_frames,
-                size=size,
+                convention,
                 stride=stride,
                 stride_seconds=stride_seconds,
                 fps=fps,
                 batch_size=batch_size,
             )
+            timeline = classify_clips(cut, forward, class_names)
         except VideoDecodeError as err:  # listed in the summary the caller prints
             skipped.append((video, str(err)))
         else:

@@ -21,9 +21,10 @@ def _moving(num_frames, seed, height=36, width=48):
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
-    """Class folders `a`, `b`: the cricket fixture, four written videos, and hostile files.
+    """Class folders `a`, `b`: the cricket fixture, written videos, and hostile files.
 
-    Returns `(root, good, bad)`: the readable videos' and the hostile files' paths.
+    Returns `(root, good, bad)`: the readable videos' paths (one cut short but readable) and
+    the hostile files' (empty, cut before any frame can be read, not a video).
     """
     root = tmp_path_factory.mktemp("corpus")
     for name in CLASSES:
@@ -31,11 +32,15 @@ def corpus(tmp_path_factory):
     good = [shutil.copy(FIXTURE, root / "a" / "cricket.mp4")]
     for path, frames, seed in (("a/v0.mp4", 20, 0), ("b/v1.mp4", 12, 1), ("b/v2.avi", 6, 2)):
         good.append(write_video(str(root / path), _moving(frames, seed), fps=10))
-    # A video cut to its first third: its header promises frames that are not there.
+    # Cut short: a Matroska file is read up to the cut (16 of its 30 frames), an MP4 not at all
+    # (its index is written last).
+    readable = write_video(str(root / "a" / "cut.mkv"), _moving(30, 4), fps=10)
     whole = write_video(str(root / "b" / "cut.mp4"), _moving(30, 3), fps=10)
-    data = open(whole, "rb").read()
-    with open(whole, "wb") as f:
-        f.write(data[: len(data) // 3])
+    for path, kept in ((readable, 2 / 3), (whole, 1 / 3)):
+        data = open(path, "rb").read()
+        with open(path, "wb") as f:
+            f.write(data[: int(len(data) * kept)])
+    good.append(readable)
     (root / "a" / "empty.mp4").write_bytes(b"")
     (root / "b" / "not_a_video.mp4").write_text("not a video")
     bad = [str(root / "a" / "empty.mp4"), whole, str(root / "b" / "not_a_video.mp4")]

@@ -51,6 +51,8 @@ def test_shards_hold_exactly_the_single_process_examples(prepared, corpus):
     for video, (label, frames) in expected.items():
         assert written[video][0] == label == CLASSES.index(os.path.basename(os.path.dirname(video)))
         np.testing.assert_array_equal(written[video][1], frames)
+    (cut,) = [video for video in good if video.endswith("cut.mkv")]
+    assert len(written[cut][1]) == 16  # the frames before the cut
     names = [os.path.basename(path) for path in beamed.shards]
     assert names == [os.path.basename(path) for path in single.shards]
     assert sorted(os.listdir(folder / "beam")) == sorted(
@@ -67,7 +69,7 @@ def test_video_dataset_from_tfrecords_reads_the_beam_shards(prepared):
     )  # fmt: skip
     assert ds.class_names == CLASSES
     labels = sorted(int(label) for clip, label in ds)
-    assert labels == [0, 0, 1, 1]
+    assert labels == [0, 0, 0, 1, 1]
 
 
 def test_dead_letters_list_the_bad_files_with_their_errors(prepared, corpus):
