@@ -14,7 +14,7 @@ except ImportError as err:  # the extra is missing: say which to install
         f"Importing apache_beam failed with: {err}"
     ) from err
 
-from kvid.beam.corpus import DEAD_LETTER, ReadCorpus, list_corpus, local_video
+from kvid.beam.corpus import DEAD_LETTER, ReadCorpus, list_corpus, local_file
 from kvid.beam.evaluation import EvaluateVideos, evaluate_corpus
 from kvid.beam.inference import KvidModelHandler, PredictVideos, predict_corpus
 from kvid.beam.options import pipeline_options
@@ -30,7 +30,7 @@ __all__ = [
     "WriteVideoTFRecords",
     "evaluate_corpus",
     "list_corpus",
-    "local_video",
+    "local_file",
     "pipeline_options",
     "predict_corpus",
     "prepare_dataset",

@@ -61,8 +61,10 @@ def _is_local(path: str) -> bool:
 
 
 @contextlib.contextmanager
-def local_video(path: str):
-    """A local path to read `path` from: itself if local, else a temporary copy, removed after.
+def local_file(path: str):
+    """A local path to read `path` (a video, a model) from: itself, or a temporary copy.
+
+    A path on another Beam filesystem is copied; the copy is removed after the block.
 
     Raises:
         VideoDecodeError: if a remote file cannot be read (it names the file).
@@ -124,7 +126,7 @@ class VideoDoFn(beam.DoFn):
     def process(self, example: VideoExample):
         """Runs `process_video`; a bad video becomes a dead letter (or raises)."""
         try:
-            with local_video(example.path) as path:
+            with local_file(example.path) as path:
                 yield from self.process_video(example, path)
         except VideoDecodeError as err:
             if self._on_error == "raise":

@@ -36,7 +36,7 @@ from kvid.beam.corpus import (
     VideoDoFn,
     WriteDeadLetters,
     list_corpus,
-    local_video,
+    local_file,
     read_dead_letters,
 )
 from kvid.export.saved_model import SERVING_DEFAULT
@@ -127,7 +127,7 @@ class KvidModelHandler(ModelHandler):
         """The model's forward call (`kvid.inference.model_forward`, or the export's signature)."""
         if not _is_keras_file(self._model_path):
             return _ExportForward(self._model_path)  # TensorFlow reads every filesystem it has
-        with local_video(self._model_path) as path:
+        with local_file(self._model_path) as path:
             return inference.model_forward(load_model(path))
 
     def run_inference(self, batch, model, inference_args=None):
