@@ -4,7 +4,7 @@ from absl import app, flags
 
 from kvid import evaluation, plots
 
-from . import _flags
+from . import _beam, _flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", "runs/train/best.keras", "The `.keras` model file.")
@@ -18,23 +18,36 @@ flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's in
 flags.DEFINE_integer("batch_size", 16, "Views per forward pass.")
 flags.DEFINE_string("plot", None, "Also save the confusion matrix and per-class accuracy as a PNG.")
 flags.DEFINE_bool("progress", True, "Show a progress bar (views done) on stderr.")
+_beam.define_runner()
+flags.DEFINE_string(
+    "output_dir", None, "With --runner: where evaluation.json and dead_letters.jsonl go."
+)
 
 
 def main(argv):
     """Rejects stray arguments and runs the library function."""
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    result = evaluation.evaluate_directory(
-        FLAGS.model_path,
-        FLAGS.data_dir,
-        model_name=FLAGS.model_name,
-        num_frames=FLAGS.num_frames,
-        num_clips=FLAGS.num_clips,
-        num_crops=int(FLAGS.num_crops),
-        batch_size=FLAGS.batch_size,
-        progress=FLAGS.progress,
-    )
+    beam, options = _beam.pipeline_options(argv)
+    settings = {
+        "model_name": FLAGS.model_name,
+        "num_frames": FLAGS.num_frames,
+        "num_clips": FLAGS.num_clips,
+        "num_crops": int(FLAGS.num_crops),
+        "batch_size": FLAGS.batch_size,
+    }
+    skipped = []
+    if beam is None:
+        result = evaluation.evaluate_directory(
+            FLAGS.model_path, FLAGS.data_dir, progress=FLAGS.progress, **settings
+        )
+    else:
+        if not FLAGS.output_dir:
+            raise app.UsageError("--runner needs --output_dir.")
+        result, skipped = beam.evaluate_corpus(
+            FLAGS.model_path, FLAGS.data_dir, FLAGS.output_dir, options=options, **settings
+        )
     print(evaluation.summary(result))
+    for path, error in skipped:
+        print(f"skipped {path}: {error}")
     if FLAGS.plot:
         title = f"{FLAGS.model_path} on {FLAGS.data_dir}: video top-1 {result.video_top1:.3f}"
         figure = plots.confusion_figure(result.confusion, result.class_names, title=title)
@@ -43,7 +56,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
-    app.run(main)
+    _beam.run(main)
 
 
 if __name__ == "__main__":

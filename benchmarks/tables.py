@@ -151,3 +151,46 @@ def recorded_live_table(name: str = "live") -> str:
     """`benchmarks/live.py`'s recorded run, below the line saying where it ran."""
     report = json.loads((RESULTS / f"{name}.json").read_text())
     return f"{machine_line(report)}; {report['stream']}.\n\n{live_markdown(report['results'])}"
+
+
+BEAM_RUNS = {
+    "one_process": "one process (no Beam)",
+    "beam_1_workers": "Beam DirectRunner, 1 worker process",
+    "beam_2_workers": "Beam DirectRunner, 2 worker processes",
+}
+
+
+def recorded_beam_table(name: str = "beam") -> str:
+    """`benchmarks/beam.py`'s videos per second and the Kinetics-400 estimate from them."""
+    report = json.loads((RESULTS / f"{name}.json").read_text())
+    rates, walls = report["videos_per_second"], report["wall_seconds"]
+    extensions = ", ".join(report["extensions"]) or "extensions not recorded"
+    versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+    lines = [
+        f"Measured on {report['cores']} cores ({report['cpu']}: {extensions}), {versions}, load "
+        f"average {report['load_average_1min_before']} before: {report['corpus']}; prediction "
+        f"with {report['model']}. `{report['command']}`",
+        "",
+        "| run | preparation videos/s | (wall s) | prediction videos/s | (wall s) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key, label in BEAM_RUNS.items():
+        prepare, predict = f"prepare_{key}", f"predict_{key}"
+        lines.append(
+            f"| {label} | {rates[prepare]} | {walls[prepare]} | {rates[predict]} "
+            f"| {walls[predict]} |"
+        )
+    cost = report["cpu_seconds_per_video_one_process"]
+    estimate = report["kinetics400_train_hours_on_n_workers"]
+    workers = list(estimate["prepare"])
+    lines += [
+        "",
+        f"Kinetics-400 training set on N Dataflow workers ({report['estimate']}; "
+        f"{cost['prepare']} CPU-s per video to prepare, {cost['predict']} to predict):",
+        "",
+        "| N workers | " + " | ".join(workers) + " |",
+        "| --- | " + " | ".join("---" for _ in workers) + " |",
+        "| preparation, hours | " + " | ".join(str(estimate["prepare"][n]) for n in workers) + " |",
+        "| prediction, hours | " + " | ".join(str(estimate["predict"][n]) for n in workers) + " |",
+    ]
+    return "\n".join(lines)

@@ -19,7 +19,7 @@ import dataclasses
 import io
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -29,6 +29,7 @@ from kvid import plots
 from kvid import preprocessing as preprocessing_lib
 from kvid.io import atomic, stream
 from kvid.io.class_names import class_names_beside, read_class_names
+from kvid.io.decode import VideoDecodeError
 from kvid.io.progress import progress_bar
 from kvid.models import class_names_for, load_model, model_convention
 
@@ -36,6 +37,7 @@ from kvid.models import class_names_for, load_model, model_convention
 # and a 1080p frame (2.1 M pixels) is already 25 MB of float32 on the way through.
 TRANSFORM_PIXELS = 1920 * 1080
 TIMELINE_FORMATS = (".json", ".csv")
+CORPUS_FORMATS = (".jsonl", ".csv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +82,16 @@ class Timeline:
             for row, best in zip(self.probs, order, strict=True)
         ]
 
+    def _clip_records(self, k: int) -> list[dict]:
+        return [
+            {
+                "time": float(t),
+                "start_frame": int(start),
+                "top": [{"class": name, "probability": p} for name, p in best],
+            }
+            for t, start, best in zip(self.times, self.starts, self.clip_top(k), strict=True)
+        ]
+
     def to_json(self, k: int = 5) -> str:
         """The timeline as JSON: the video's top-`k`, then each clip's time and top-`k`."""
         data = {
@@ -89,16 +101,29 @@ class Timeline:
             "num_frames": self.num_frames,
             "stride": self.stride,
             "top": [{"class": name, "probability": p} for name, p in self.top(k)],
-            "clips": [
-                {
-                    "time": float(t),
-                    "start_frame": int(start),
-                    "top": [{"class": name, "probability": p} for name, p in best],
-                }
-                for t, start, best in zip(self.times, self.starts, self.clip_top(k), strict=True)
-            ],
+            "clips": self._clip_records(k),
         }
         return json.dumps(data, indent=1)
+
+    def record(self, k: int = 5, clips: bool = False) -> dict:
+        """The video's prediction as one JSON-ready record (a line of a corpus' predictions).
+
+        Args:
+            k: how many best classes to list.
+            clips: also list each clip's time and top-`k` (as `to_json` does).
+
+        Returns:
+            `{"video", "top", "probabilities"}` (the mean over the clips, one per
+            class), plus `"clips"` when asked.
+        """
+        data = {
+            "video": self.video,
+            "top": [{"class": name, "probability": p} for name, p in self.top(k)],
+            "probabilities": [float(p) for p in self.probs.mean(axis=0)],
+        }
+        if clips:
+            data["clips"] = self._clip_records(k)
+        return data
 
     def to_csv(self, k: int = 5) -> str:
         """The timeline as CSV: one row per clip, `time,start_frame,class_1,probability_1,...`."""
@@ -277,7 +302,7 @@ def sliding_clips(
         yield emit()
 
 
-def forward_function(model: keras.Model):
+def model_forward(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
     """The model's inference call: a traced function on TensorFlow, the plain call elsewhere."""
     if keras.backend.backend() == "tensorflow":
         call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
@@ -306,6 +331,86 @@ def clip_stride(
             raise ValueError(f"`stride_seconds` must be positive. Received: {stride_seconds}")
         stride = max(round(stride_seconds * rate), 1)
     return stride or max(num_frames // 2, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoClips:
+    """The clips `predict_video` cuts from one video, before a model sees them.
+
+    Attributes:
+        header: what the video's headers declare.
+        fps: the rate the clips' frames are counted at (the resampling rate,
+            or the video's nominal rate).
+        num_frames: frames per clip.
+        stride: frames between clip starts.
+        batches: the `ClipBatch`es, cut as the video is read.
+    """
+
+    header: stream.StreamInfo
+    fps: float
+    num_frames: int
+    stride: int
+    batches: Iterator[ClipBatch]
+
+    def timeline(self, probs, starts, times, seconds_read: float, class_names) -> Timeline:
+        """The `Timeline` of the clips' `probs` (`starts`, `times` as the batches gave them)."""
+        return Timeline(
+            times=np.asarray(times, np.float64),
+            probs=np.asarray(probs),
+            class_names=tuple(class_names),
+            starts=np.asarray(starts, np.int64),
+            duration=self.header.duration or seconds_read,
+            fps=self.fps,
+            num_frames=self.num_frames,
+            stride=self.stride,
+            video=self.header.path,
+        )
+
+
+def video_clips(
+    path: str | os.PathLike,
+    convention: preprocessing_lib.Preprocessing | None,
+    *,
+    num_frames: int | None = None,
+    stride: int | None = None,
+    stride_seconds: float | None = None,
+    fps: float | None = None,
+    batch_size: int = 8,
+    transform_threads: int = 2,
+) -> VideoClips:
+    """The clips of `predict_video` (see there for the arguments), for any model runner.
+
+    The headers are read now (a bad file raises here); the clips are cut as
+    `batches` is iterated. With `convention=None` the clips hold the frames
+    as decoded (uint8, the video's size), for a model that preprocesses in
+    its graph (a `kvid.export` SavedModel); `num_frames` then says their length.
+
+    Raises:
+        VideoDecodeError: if the video cannot be opened.
+    """
+    path = os.fspath(path)
+    if convention is not None:
+        num_frames = convention.num_frames
+    elif not num_frames:
+        raise ValueError(f"Clips of decoded frames need `num_frames`. Received: {num_frames}")
+    header = stream.stream_info(path)
+    rate = float(fps) if fps else header.nominal_fps
+    stride = clip_stride(num_frames, stride, stride_seconds, rate)
+
+    def transform(frames):
+        if convention is None:
+            return frames
+        return preprocessing_lib.preprocess_frames(frames, convention).numpy()
+
+    batches = sliding_clips(
+        stream.iter_timed_frames(path, fps),
+        transform,
+        num_frames=num_frames,
+        stride=stride,
+        batch_size=batch_size,
+        workers=transform_threads,
+    )
+    return VideoClips(header, rate, num_frames, stride, batches)
 
 
 def predict_video(
@@ -364,50 +469,49 @@ def predict_video(
         >>> timeline.save("match.json")
         'match.json'
     """
-    path = os.fspath(path)
     convention = model_convention(model, model_name, num_frames=num_frames, size=size)
-    num_frames = convention.num_frames
-    header = stream.stream_info(path)
-    rate = float(fps) if fps else header.nominal_fps
-    stride = clip_stride(num_frames, stride, stride_seconds, rate)
-
-    def transform(frames):
-        return preprocessing_lib.preprocess_frames(frames, convention).numpy()
-
-    batches = sliding_clips(
-        stream.iter_timed_frames(path, fps),
-        transform,
-        num_frames=num_frames,
+    clips = video_clips(
+        path,
+        convention,
         stride=stride,
+        stride_seconds=stride_seconds,
+        fps=fps,
         batch_size=batch_size,
-        workers=transform_threads,
+        transform_threads=transform_threads,
     )
-    forward = forward_function(model)
+    header = clips.header
     # The frames the headers declare (at `fps`, those the resampling will give): an estimate
     # for the bar's length, which ends at the frames actually read.
-    expected = round(header.duration * rate) if fps else header.num_frames
+    expected = round(header.duration * clips.fps) if fps else header.num_frames
     length = f" ({header.duration:.1f} s of video)" if header.duration > 0 else ""
-    title = f"Predicting {os.path.basename(path)}{length}"
+    title = f"Predicting {os.path.basename(header.path)}{length}"
     bar = progress_bar(expected or None, "frame", enabled=progress, title=title)
+    timeline = classify_clips(clips, model_forward(model), class_names, bar)
+    bar.finish()
+    return timeline
+
+
+def classify_clips(clips: VideoClips, forward, class_names, bar=None) -> Timeline:
+    """The `Timeline` of `clips` scored by `forward` (`model_forward`'s), batch by batch.
+
+    The next batch is cut while one is classified; `bar` (a `kvid.io.progress`
+    bar), if given, advances to the frames read.
+    """
     starts, centres, probs = [], [], []
     seconds_read = 0.0
-    for batch in stream.prefetch(batches, depth=1):
+    for batch in stream.prefetch(clips.batches, depth=1):
         probs.append(forward(batch.clips))
         starts.append(batch.starts)
         centres.append(batch.times)
         seconds_read = batch.seconds_read
-        bar.update(batch.frames_read)
-    bar.finish()
-    return Timeline(
-        times=np.concatenate(centres),
-        probs=np.concatenate(probs),
-        class_names=tuple(class_names),
-        starts=np.concatenate(starts),
-        duration=header.duration or seconds_read,
-        fps=rate,
-        num_frames=num_frames,
-        stride=stride,
-        video=path,
+        if bar is not None:
+            bar.update(batch.frames_read)
+    return clips.timeline(
+        np.concatenate(probs),
+        np.concatenate(starts),
+        np.concatenate(centres),
+        seconds_read,
+        class_names,
     )
 
 
@@ -441,6 +545,16 @@ def check_timeline_path(output_path: str | None) -> None:
         )
 
 
+def model_class_names(model: keras.Model, model_path: str, labels_path: str | None = None):
+    """The name of each output of `model`, the one rule of every prediction path.
+
+    From `labels_path`, else `class_names.txt` beside `model_path` (written by
+    `train`), else `kvid.models.class_names_for`'s default.
+    """
+    names = read_class_names(labels_path) if labels_path else class_names_beside(model_path)
+    return class_names_for(model.outputs[0].shape[-1], names)
+
+
 def predict_file(
     video: str,
     model_path: str,
@@ -468,11 +582,10 @@ def predict_file(
     """
     check_timeline_path(output_path)
     model = load_model(model_path)
-    names = read_class_names(labels_path) if labels_path else class_names_beside(model_path)
     timeline = predict_video(
         model,
         video,
-        class_names=class_names_for(model.outputs[0].shape[-1], names),
+        class_names=model_class_names(model, model_path, labels_path),
         model_name=model_name,
         num_frames=num_frames,
         size=size,
@@ -496,3 +609,114 @@ def predict_file(
         )
         text += f"\ntimeline plot: {plots.save_figure(figure, plot_path)}"
     return text
+
+
+def corpus_format(output_path: str) -> str:
+    """The format of a corpus' predictions file, by its extension: `".jsonl"` or `".csv"`."""
+    extension = os.path.splitext(output_path)[1].lower()
+    if extension not in CORPUS_FORMATS:
+        raise ValueError(
+            f"A corpus' predictions are saved as {' or '.join(CORPUS_FORMATS)}. "
+            f"Received: output_path={output_path!r}"
+        )
+    return extension
+
+
+def corpus_header(output_path: str, k: int) -> str | None:
+    """The first line of a corpus' predictions file: the CSV header, `None` for JSON lines."""
+    if corpus_format(output_path) != ".csv":
+        return None
+    ranks = range(1, k + 1)
+    return ",".join(["video", *(f"{c}_{r}" for r in ranks for c in ("class", "probability"))])
+
+
+def corpus_line(record: dict, output_path: str) -> str:
+    """One video's `Timeline.record` as a line of the predictions file (no newline)."""
+    if corpus_format(output_path) == ".jsonl":
+        return json.dumps(record)
+    out = io.StringIO()
+    cells = [value for best in record["top"] for value in (best["class"], best["probability"])]
+    csv.writer(out, lineterminator="").writerow([record["video"], *cells])
+    return out.getvalue()
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusSummary:
+    """What a corpus prediction did: its output file, videos predicted, skipped `(path, error)`."""
+
+    output: str
+    written: int
+    skipped: list[tuple[str, str]]
+
+
+def predict_corpus(
+    videos: Sequence[str],
+    model_path: str,
+    output_path: str,
+    *,
+    labels_path: str | None = None,
+    top_k: int = 5,
+    clips: bool = False,
+    model_name: str | None = None,
+    num_frames: int | None = None,
+    size: int | None = None,
+    stride: int | None = None,
+    stride_seconds: float | None = None,
+    fps: float | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> CorpusSummary:
+    """Predicts every video with one model, one process, a line per video (`kvid-predict`'s).
+
+    The single-process path of `kvid-predict-corpus` (`kvid.beam` runs the same
+    per-video prediction on a Beam runner). A video that cannot be read is
+    skipped and listed in the summary.
+
+    Args:
+        videos: the video files.
+        model_path: the `.keras` model.
+        output_path: a `.jsonl` (one `Timeline.record` per line) or `.csv` file,
+            written under a temporary name and renamed when complete.
+        labels_path: class names, as in `predict_file`.
+        top_k: classes listed per video.
+        clips: also list each clip's time and top-k (JSON lines only).
+        model_name: as in `predict_video`.
+        num_frames: as in `predict_video`.
+        size: as in `predict_video`.
+        stride: as in `predict_video`.
+        stride_seconds: as in `predict_video`.
+        fps: as in `predict_video`.
+        batch_size: clips per forward pass.
+        progress: a progress bar over the videos on stderr.
+
+    Returns:
+        A `CorpusSummary`.
+    """
+    header = corpus_header(output_path, top_k)
+    model = load_model(model_path)
+    class_names = model_class_names(model, model_path, labels_path)
+    convention = model_convention(model, model_name, num_frames=num_frames, size=size)
+    forward = model_forward(model)  # traced once for the whole corpus
+    title = f"Predicting {len(videos)} videos"
+    bar = progress_bar(len(videos), "video", enabled=progress, title=title)
+    lines, skipped = [] if header is None else [header], []
+    for video in videos:
+        try:
+            cut = video_clips(
+                video,
+                convention,
+                stride=stride,
+                stride_seconds=stride_seconds,
+                fps=fps,
+                batch_size=batch_size,
+            )
+            timeline = classify_clips(cut, forward, class_names)
+        except VideoDecodeError as err:  # listed in the summary the caller prints
+            skipped.append((video, str(err)))
+        else:
+            lines.append(corpus_line(timeline.record(top_k, clips), output_path))
+        bar.add(1, skipped=len(skipped))
+    bar.finish(skipped=len(skipped))
+    with atomic.atomic_file(output_path) as f:
+        f.write("".join(f"{line}\n" for line in lines))
+    return CorpusSummary(output_path, len(videos) - len(skipped), skipped)

@@ -6,7 +6,7 @@ file path's own functions (`kvid.io.sources.live_frames` resamples as
 `kvid.io.stream` does; `kvid.inference.sliding_clips` cuts, with
 `kvid.preprocessing.preprocess_frames`) and hands each complete clip to the
 model through a queue of at most `batch_size` clips. The model thread takes
-every waiting clip in one forward pass (`kvid.inference.forward_function`),
+every waiting clip in one forward pass (`kvid.inference.model_forward`),
 so a model that keeps up classifies each clip alone, as soon as it is
 complete, and one that lags runs passes of up to `batch_size` clips.
 
@@ -41,14 +41,14 @@ from kvid.inference import (
     Timeline,
     check_timeline_path,
     clip_stride,
-    forward_function,
+    model_class_names,
+    model_forward,
     sliding_clips,
 )
 from kvid.io import sources
-from kvid.io.class_names import class_names_beside, read_class_names
 from kvid.io.decode import VideoDecodeError
 from kvid.io.stream import SourceFaults
-from kvid.models import class_names_for, load_model, model_convention
+from kvid.models import load_model, model_convention
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,7 +295,7 @@ def predict_stream(
     clip_stride(num_frames, stride, stride_seconds, fps or 1.0)  # the arguments' errors, now
     on_clip = on_clip or (lambda result: None)
     report = report or (lambda message: None)
-    forward = forward_function(model)
+    forward = model_forward(model)
     # Traced before the source opens: for one clip, then (reduce_retracing) for any batch.
     for warm in {1, min(batch_size, 2)}:
         forward(np.zeros((warm, num_frames, *convention.crop_shape, 3), np.float32))
@@ -448,8 +448,7 @@ def predict_source(
     """
     check_timeline_path(output_path)
     model = load_model(model_path)
-    names = read_class_names(labels_path) if labels_path else class_names_beside(model_path)
-    class_names = class_names_for(model.outputs[0].shape[-1], names)
+    class_names = model_class_names(model, model_path, labels_path)
 
     def say(message):
         print(message, file=messages, flush=True)

@@ -95,7 +95,14 @@ def _pipeline():
     return tables.recorded_pipeline_table()
 
 
+def _beam():
+    from benchmarks import tables
+
+    return tables.recorded_beam_table()
+
+
 TABLES = {
+    ("docs/beam.md", "beam benchmark"): _beam,
     ("docs/data.md", "pipeline benchmark"): _pipeline,
     ("docs/benchmarks.md", "long video"): _long_video("long_video"),
     ("docs/live.md", "live benchmark"): _live,

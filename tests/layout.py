@@ -31,6 +31,7 @@ LAYERS = (
     ("kvid.inference", "sliding-window prediction over whole videos"),
     ("kvid.live", "live sources classified as they arrive, with bounded latency"),
     ("kvid.planning", "optimization planning over training states"),
+    ("kvid.beam", "Apache Beam pipelines: preparation, corpus prediction, evaluation (extra)"),
 )
 UNITS = tuple(name for name, _ in LAYERS)
 

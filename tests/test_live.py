@@ -164,7 +164,7 @@ def test_an_overloaded_model_drops_whole_clips_in_order(monkeypatch, model, feed
     pass_seconds = 0.2
 
     def slow(model):
-        forward = kvid.inference.forward_function(model)
+        forward = kvid.inference.model_forward(model)
 
         def call(clips):
             time.sleep(pass_seconds)
@@ -172,7 +172,7 @@ def test_an_overloaded_model_drops_whole_clips_in_order(monkeypatch, model, feed
 
         return call
 
-    monkeypatch.setattr(live, "forward_function", slow)
+    monkeypatch.setattr(live, "model_forward", slow)
     expected, timeline = feed_clips
     # The whole stream at once: clips complete far faster than one per pass.
     with _pipe(open(feed, "rb").read()) as pipe:

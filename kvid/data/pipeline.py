@@ -618,6 +618,41 @@ def video_evaluation_dataset(
         examples, class_names = index_directory(source, "inferred", class_names)
     else:
         examples, class_names = read_annotations(source, root, class_names, label_offset)
+    return evaluation_dataset_from_examples(
+        examples,
+        class_names,
+        num_clips,
+        num_crops,
+        on_error=on_error,
+        clip=clip,
+        source=source,
+        **clip_options,
+    )
+
+
+def evaluation_dataset_from_examples(
+    examples,
+    class_names,
+    num_clips: int = 10,
+    num_crops: int = 1,
+    *,
+    on_error: str = "raise",
+    clip: ClipConfig | None = None,
+    source: str = "the examples",
+    **clip_options,
+):
+    """`video_evaluation_dataset` of listed `VideoExample`s (one video for `kvid.beam`).
+
+    Args:
+        examples: the `VideoExample`s, labelled.
+        class_names: their class names, in label order.
+        num_clips: clips per video.
+        num_crops: 1 (centre) or 3 spatial crops.
+        on_error: `"raise"` or `"skip"`.
+        clip: the `ClipConfig`.
+        source: where the examples come from, for the error when none is readable.
+        **clip_options: or its fields as keywords.
+    """
     config = dataclasses.replace(clip_config(clip, clip_options), augment=False)
     probed = probe_examples(examples, fps=config.fps, on_error=on_error)
     if not probed:

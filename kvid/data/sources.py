@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import glob
 import os
 
 import numpy as np
@@ -187,6 +188,46 @@ def read_annotations(annotation_file: str, root=None, class_names=None, label_of
             )
         examples.append(VideoExample(os.path.join(root, path), label, start, end))
     return examples, class_names
+
+
+def corpus_examples(
+    source: str,
+    *,
+    labels="inferred",
+    class_names=None,
+    root: str | None = None,
+    label_offset: int = 0,
+    match=None,
+):
+    """The examples of a directory, an annotation file or a file pattern: `(examples, class_names)`.
+
+    The one dispatch of the corpus-wide apps (single-process and `kvid.beam`).
+
+    Args:
+        source: a directory (`index_directory` with `labels`), an annotation
+            file (`read_annotations`), or a pattern of video files (unlabelled, sorted).
+        labels: for a directory, `"inferred"` (class folders) or `None` (its
+            videos, found recursively, unlabelled).
+        class_names: the classes in label order, as those functions take them.
+        root: for an annotation file, the directory its paths are under.
+        label_offset: for an annotation file, subtracted from integer labels.
+        match: the pattern matcher, `pattern -> paths` (default `glob.glob`;
+            `kvid.beam` passes Beam's, which knows `gs://` and the others).
+
+    Raises:
+        ValueError: if nothing matches `source`.
+    """
+    if os.path.isdir(source):
+        return index_directory(source, labels, class_names)
+    if os.path.isfile(source):
+        return read_annotations(source, root, class_names, label_offset)
+    paths = sorted((match or glob.glob)(source))
+    if not paths:
+        raise ValueError(
+            "`source` must be a directory, an annotation file or a file pattern that matches "
+            f"videos. Received: source={source!r}"
+        )
+    return [VideoExample(path) for path in paths], class_names
 
 
 def probe_examples(

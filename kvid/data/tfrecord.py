@@ -32,6 +32,7 @@ IMAGE_KEY = "image/encoded"
 LABEL_KEY = "clip/label/index"
 LABEL_TEXT_KEY = "clip/label/text"
 MEDIA_ID_KEY = "clip/media_id"
+SHARD_SUFFIX = ".tfrecord"
 # Frames decoded per call when encoding a video: each call seeks back to a keyframe, so
 # a long stretch keeps that cost small (at most a GOP per stretch).
 DECODE_STRETCH = 300
@@ -61,6 +62,7 @@ def encode_video(
     short_side: int | None = None,
     fps: float | None = None,
     quality: int = 90,
+    media_id: str | None = None,
 ) -> bytes:
     """Decodes a video and serializes it as a `SequenceExample` with JPEG frames.
 
@@ -70,6 +72,8 @@ def encode_video(
         short_side: resize frames so their short side has this length.
         fps: resample to this frame rate.
         quality: JPEG quality.
+        media_id: `clip/media_id`; defaults to `example.video_id` (a pipeline
+            reading a local copy of a remote file records the remote path).
 
     Returns:
         The serialized record.
@@ -90,7 +94,7 @@ def encode_video(
         feature={
             LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[example.label])),
             LABEL_TEXT_KEY: _bytes([text.encode()]),
-            MEDIA_ID_KEY: _bytes([example.video_id.encode()]),
+            MEDIA_ID_KEY: _bytes([(media_id or example.video_id).encode()]),
         }
     )
     frame_list = tf.train.FeatureList(feature=[_bytes([jpeg]) for jpeg in jpegs])
@@ -98,6 +102,22 @@ def encode_video(
         context=context, feature_lists=tf.train.FeatureLists(feature_list={IMAGE_KEY: frame_list})
     )
     return record.SerializeToString()
+
+
+def shard_count(num_shards: int, num_examples: int) -> int:
+    """Shards a conversion writes: `num_shards`, but no more than there are examples (at least 1).
+
+    The one rule of `write_tfrecords` and of `kvid.beam`'s writer, so both name the same files.
+    """
+    return max(1, min(num_shards, num_examples))
+
+
+def shard_paths(output_dir: str, prefix: str, num_shards: int) -> list[str]:
+    """The shard files `<prefix>-0000i-of-0000n.tfrecord` of a conversion, in order."""
+    return [
+        os.path.join(output_dir, f"{prefix}-{i:05d}-of-{num_shards:05d}{SHARD_SUFFIX}")
+        for i in range(num_shards)
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,11 +161,8 @@ def write_tfrecords(
     if on_error not in ON_ERROR:
         raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: on_error={on_error!r}")
     tf.io.gfile.makedirs(output_dir)
-    num_shards = max(1, min(num_shards, len(examples)))
-    shards = [
-        os.path.join(output_dir, f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord")
-        for i in range(num_shards)
-    ]
+    num_shards = shard_count(num_shards, len(examples))
+    shards = shard_paths(output_dir, prefix, num_shards)
     bar = progress_bar(
         len(examples),
         "video",

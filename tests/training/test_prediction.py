@@ -224,3 +224,28 @@ def test_stride_in_frames_or_seconds_not_both(tiny_model, short_video):
         prediction.predict_video(
             tiny_model, short_video, class_names="abc", stride=2, stride_seconds=1
         )
+
+
+def test_a_corpus_line_is_the_videos_record_as_json_or_csv():
+    timeline = prediction.Timeline(
+        times=np.array([0.5, 1.5]),
+        probs=np.array([[0.2, 0.7, 0.1], [0.4, 0.5, 0.1]]),
+        class_names=("a", "b", "c"),
+        starts=np.array([0, 8]),
+        video="v, 1.mp4",
+    )
+    record = timeline.record(k=2)
+    # The mean over the clips, best first: b 0.6, a 0.3.
+    assert [t["class"] for t in record["top"]] == ["b", "a"]
+    np.testing.assert_allclose([t["probability"] for t in record["top"]], [0.6, 0.3])
+    np.testing.assert_allclose(record["probabilities"], [0.3, 0.6, 0.1])
+    assert "clips" not in record and len(timeline.record(k=2, clips=True)["clips"]) == 2
+    assert json.loads(prediction.corpus_line(record, "out.jsonl")) == record
+    header = prediction.corpus_header("out.csv", 2)
+    assert header == "video,class_1,probability_1,class_2,probability_2"
+    assert prediction.corpus_header("out.jsonl", 2) is None
+    row = next(csv.reader([prediction.corpus_line(record, "out.csv")]))
+    assert row[:2] == ["v, 1.mp4", "b"] and row[3] == "a"
+    assert abs(float(row[2]) - 0.6) < 1e-12 and abs(float(row[4]) - 0.3) < 1e-12
+    with pytest.raises(ValueError, match="out.txt"):
+        prediction.corpus_line(record, "out.txt")
