@@ -5,7 +5,6 @@ import pytest
 import tensorflow as tf
 
 import kvid
-from kvid.data import tfrecord
 from kvid.io.encode import write_video
 
 from .conftest import frame_number, numbered_frames
