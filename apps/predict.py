@@ -31,6 +31,9 @@ flags.DEFINE_string("output", None, "Also save the timeline as this .json or .cs
 flags.DEFINE_string("plot", None, "Also save the timeline as this PNG file.")
 flags.DEFINE_bool("plot_thumbnails", True, "Draw a strip of the video's frames under the plot.")
 flags.DEFINE_bool("progress", True, "Show a progress bar (frames done) on stderr.")
+flags.DEFINE_float(
+    "threshold", None, "A multi-label model's threshold: also list each clip's labels above it."
+)
 
 
 def main(argv):
@@ -53,6 +56,7 @@ def main(argv):
             plot_path=FLAGS.plot,
             plot_thumbnails=FLAGS.plot_thumbnails,
             progress=FLAGS.progress,
+            threshold=FLAGS.threshold,
         )
     )
 

@@ -289,7 +289,9 @@ def evaluate_directory(
     num_crops: int = 1,
     batch_size: int = 16,
     progress: bool = False,
-) -> EvaluationResult:
+    multi_label: bool = False,
+    aggregation: str | None = None,
+) -> EvaluationResult | MultiLabelResult:
     """Evaluates the `.keras` model at `model_path` on a class-per-folder `directory`.
 
     Views come from `kvid.data.video_evaluation_dataset` with the model's own
@@ -298,7 +300,8 @@ def evaluate_directory(
 
     Args:
         model_path: a `.keras` file (e.g. `best.keras` of a `train` run).
-        directory: the class-per-folder videos.
+        directory: the class-per-folder videos, or an annotation file
+            (`kvid.data.read_annotations`; several labels a video with `multi_label`).
         model_name: the registry key whose convention to use instead of the one the
             model records (`kvid.models.model_convention` decides, as for
             every path).
@@ -308,6 +311,8 @@ def evaluate_directory(
         num_crops: 1 or 3 spatial crops per clip.
         batch_size: views per forward pass.
         progress: show a progress bar (`kvid.io.progress`) on stderr, in views.
+        multi_label: score the mAP of k-hot labels (`evaluate`).
+        aggregation: how a video's views are combined (`evaluate`).
     """
     model = load_model(model_path)
     convention = model_convention(model, model_name, num_frames=num_frames)
@@ -319,19 +324,27 @@ def evaluate_directory(
         class_names=list(names) if names else None,
         num_frames=convention.num_frames,
         model=convention,
+        multi_label=multi_label,
     )
     result = evaluate(
         model,
         view_batches(dataset, batch_size),
         progress=progress,
         num_views=len(dataset.file_paths) * num_clips * num_crops,
+        multi_label=multi_label,
+        aggregation=aggregation,
     )
     return dataclasses.replace(result, class_names=tuple(dataset.class_names))
 
 
-def summary(result: EvaluationResult, class_names=None) -> str:
-    """A readable report: accuracies, per-class video accuracy, worst confusions."""
+def summary(result: EvaluationResult | MultiLabelResult, class_names=None) -> str:
+    """A readable report: accuracies, per-class video accuracy, worst confusions.
+
+    A multi-label result's: the mAP, weighted mAP, clip mAP and each class's AP.
+    """
     class_names = class_names or result.class_names
+    if isinstance(result, MultiLabelResult):
+        return _multi_label_summary(result, class_names)
     lines = [
         f"clips: {result.num_clips}  videos: {result.num_videos}",
         f"clip top-1 {result.clip_top1:.3f}  top-5 {result.clip_top5:.3f}",
@@ -349,4 +362,18 @@ def summary(result: EvaluationResult, class_names=None) -> str:
         worst = int(others.argmax())
         confused = f"{class_names[worst]} ({others[worst]})" if others[worst] else "-"
         lines.append(f"  {name:<28} {row[label] / total:.3f}  {confused}")
+    return "\n".join(lines)
+
+
+def _multi_label_summary(result: MultiLabelResult, class_names) -> str:
+    positives = result.video_labels.sum(axis=0).astype(int)
+    lines = [
+        f"clips: {result.num_clips}  videos: {result.num_videos}  views combined by "
+        f"{result.aggregation}",
+        f"video mAP {result.mean_ap:.3f}  weighted mAP {result.weighted_mean_ap:.3f}  "
+        f"clip mAP {result.clip_mean_ap:.3f}",
+        "per class (video AP, positive videos):",
+    ]
+    for name, ap, count in zip(class_names, result.per_class_ap, positives, strict=True):
+        lines.append(f"  {name:<28} {'-' if np.isnan(ap) else f'{ap:.3f}':>5}  {count}")
     return "\n".join(lines)
