@@ -236,12 +236,13 @@ def _number(cell: str | None) -> float:
 def training_curves_figure(
     history: Mapping[str, Sequence[float]], *, title: str | None = None
 ) -> Figure:
-    """Loss and accuracy per epoch, for training and validation.
+    """Loss and accuracy (a multi-label run's: PR-AUC) per epoch, for training and validation.
 
     Args:
         history: per-epoch values under Keras' names (`loss`, `val_loss`,
-            `accuracy`, `val_accuracy`; an optional `epoch` column counts from
-            0), e.g. from `read_training_log` or `History.history`.
+            `accuracy`, `val_accuracy`, or a multi-label run's `pr_auc`,
+            `val_pr_auc`; an optional `epoch` column counts from 0), e.g. from
+            `read_training_log` or `History.history`.
         title: the figure's title.
 
     Returns:
@@ -253,11 +254,14 @@ def training_curves_figure(
     figure = _figure(10.0, 4.0)
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     best = None
-    if "val_accuracy" in history and np.isfinite(history["val_accuracy"]).any():
-        best = int(np.nanargmax(history["val_accuracy"]))
+    score, score_label = "accuracy", "top-1 accuracy"
+    if "pr_auc" in history or "val_pr_auc" in history:
+        score, score_label = "pr_auc", "area under the precision-recall curves"
+    if f"val_{score}" in history and np.isfinite(history[f"val_{score}"]).any():
+        best = int(np.nanargmax(history[f"val_{score}"]))
     panels = (
         (loss_axes, "loss", "cross-entropy (log scale)"),
-        (accuracy_axes, "accuracy", "top-1 accuracy"),
+        (accuracy_axes, score, score_label),
     )
     for axes, metric, ylabel in panels:
         for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
@@ -276,7 +280,7 @@ def training_curves_figure(
     loss_axes.set_yscale("log")
     accuracy_axes.set_ylim(0.0, 1.02)
     if best is not None:
-        value = history["val_accuracy"][best]
+        value = history[f"val_{score}"][best]
         label = f"best validation: {value:.3f} (epoch {epochs[best]:.0f})"
         accuracy_axes.plot([], [], color="gray", linestyle=":", label=label)
     loss_axes.legend()

@@ -257,8 +257,8 @@ def multilabel_labels(seed) -> tuple[int, int]:
 def make_multilabel_clip(labels, seed, num_frames: int = 16, size: int = 64) -> np.ndarray:
     """A clip of two polygons, the first of class `labels[0]`, the second of `labels[1]`.
 
-    Each polygon is a scene of `sample_scene` at three quarters of its size,
-    moved a quarter of the frame to one side (which side is random): the
+    Each polygon is a scene of `sample_scene` at 0.9 of its size, its path
+    centred on one side of the frame (which side is random): the
     second is drawn over the first's frames with a colour that stands out
     from the first's background. Played backwards, it is the clip of the
     paired classes (`reversed_label`) with the same seed.
@@ -281,11 +281,14 @@ def make_multilabel_clip(labels, seed, num_frames: int = 16, size: int = 64) -> 
         )
     seed = np.atleast_1d(seed).tolist()
     rng = np.random.default_rng([len(FAMILIES) + 1, *seed])
-    side = rng.choice([-0.25, 0.25])
+    side = rng.choice([-0.22, 0.22])
     scenes = []
     for k, (label, offset) in enumerate(((first, side), (second, -side))):
         scene = sample_scene(label, [*seed, k], num_frames, size)
-        scenes.append(dataclasses.replace(scene, x=scene.x + offset, scale=scene.scale * 0.75))
+        # Each path centred on its side (its mean is the same played backwards), so a
+        # horizontal move stays in its half of the frame.
+        x = scene.x - scene.x.mean() + 0.5 + offset
+        scenes.append(dataclasses.replace(scene, x=x, scale=scene.scale * 0.9))
     below, above = scenes
     dark = below.background.mean() < 0.5
     low, high = (0.65, 1.0) if dark else (0.0, 0.35)

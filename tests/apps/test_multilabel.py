@@ -3,6 +3,7 @@ exported and predicted with: one tiny run, checked against independent code."""
 
 import re
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -64,7 +65,8 @@ def test_train_prints_the_map_line_last_and_it_is_the_charades_map(trained):
     assert match, out
     model = load_model(str(tmp / "run" / "best.keras"))
     assert model.layers[-1].get_config()["activation"] == "sigmoid"
-    assert model.loss.get_config()["label_smoothing"] == 0.1
+    compiled = keras.saving.load_model(str(tmp / "run" / "best.keras"))
+    assert compiled.loss.get_config()["label_smoothing"] == 0.1
     assert "val_pr_auc" in (tmp / "run" / "training_log.csv").read_text().splitlines()[0]
     labels, clips = _validation(data)
     present = labels.sum(axis=0) > 0
@@ -124,7 +126,7 @@ def test_prediction_lists_each_clips_labels_above_the_threshold(trained, tmp_pat
     expected = [
         [names[i] for i in np.argsort(-row, kind="stable") if row[i] >= 0.5] for row in probs
     ]
-    lines = text.split("labels of each clip (probability >= 0.5):\n")[1].splitlines()
+    lines = text.split("labels of each clip (probability >= 0.5):\n")[1].splitlines()[:3]
     assert [line.split(None, 1) for line in lines] == [
         [str(start), ", ".join(above) or "-"]
         for start, above in zip((0, 4, 8), expected, strict=True)

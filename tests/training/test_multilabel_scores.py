@@ -119,7 +119,7 @@ def test_a_multi_label_run_builds_every_factory_with_a_sigmoid_head(model):
     assert net.loss.get_config()["label_smoothing"] == 0.2
     _, (auc,), monitor = train_lib.loss_and_metrics(config, 5)
     assert (auc.curve.name, auc.multi_label, auc.name, monitor) == (
-        "PR", True, "pr_auc", "val_pr_auc"
+        "PR", False, "pr_auc", "val_pr_auc"
     )  # fmt: skip
     # Called eagerly: tracing a training step of each model costs more than the test may.
     probs = net(np.random.default_rng(0).random((2, 4, 32, 32, 3), "float32")).numpy()
