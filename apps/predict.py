@@ -67,6 +67,9 @@ flags.DEFINE_bool(
     "Live: drop whole clips when the model is slower than the stream (bounded latency); "
     "--nodrop_clips classifies every clip and makes the source wait.",
 )
+flags.DEFINE_float(
+    "threshold", None, "A multi-label model's threshold: also list each clip's labels above it."
+)
 
 
 def main(argv):
@@ -113,6 +116,7 @@ def main(argv):
             plot_path=FLAGS.plot,
             plot_thumbnails=FLAGS.plot_thumbnails,
             progress=FLAGS.progress,
+            threshold=FLAGS.threshold,
         )
     )
 

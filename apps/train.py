@@ -3,7 +3,9 @@
 Every flag is a field of `kvid.training.TrainConfig`; flags left unset take the
 demo's values without `--data_dir` (`TrainConfig.demo()`) and a full-width
 model trained for its epochs with it. The library exports the model. The last
-line printed is `val_accuracy=... reversed_val_accuracy=... seconds=...`.
+line printed is `val_accuracy=... reversed_val_accuracy=... seconds=...`;
+with `--multi_label` (sigmoid head, the built-in two-polygon variant without
+`--data_dir`) it is `val_mAP=... reversed_val_mAP=... seconds=...`.
 
 With `--plan`, the training path (clip length and learning rate per stage) is
 planned instead (`kvid.planning.plan`, flags `--plan_*`); it prints the

@@ -1,10 +1,13 @@
-"""Clip- and video-level accuracy with several views per video.
+"""Clip- and video-level accuracy (multi-label: mAP) with several views per video.
 
 The video protocol of the papers: K clips evenly spaced in time, times
 1 or 3 spatial crops, softmax averaged over the views. Every view is also
-scored alone (clip accuracy). Predictions are made batch by batch and matched
-to their labels in the same loop, so a last partial batch (or a batch that
-does not split evenly across replicas) is counted exactly once.
+scored alone (clip accuracy). A multi-label model's sigmoid probabilities
+are combined over the views by their maximum (SlowFast's Charades setting)
+or mean, and scored by the Charades mAP (`kvid.metrics`). Predictions are
+made batch by batch and matched to their labels in the same loop, so a last
+partial batch (or a batch that does not split evenly across replicas) is
+counted exactly once.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kvid import data
+from kvid import data, metrics
 from kvid.io.class_names import class_names_beside
 from kvid.io.progress import progress_bar
 from kvid.models import load_model, model_convention
@@ -41,6 +44,101 @@ class EvaluationResult:
     video_probabilities: np.ndarray | None = None
 
 
+AGGREGATIONS = ("mean", "max")
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiLabelResult:
+    """Multi-label scores of videos: the Charades mAP and each class's AP.
+
+    Attributes:
+        mean_ap: video mAP over the classes with a positive video.
+        weighted_mean_ap: the same, each class weighted by its positive videos.
+        per_class_ap: `[classes]` video AP of each class, NaN without a positive video.
+        clip_mean_ap: mAP of every view scored alone (against its video's labels).
+        aggregation: how the views' probabilities were combined (`"max"` or `"mean"`).
+        num_clips: views scored.
+        num_videos: videos scored.
+        class_names: the name of each class.
+        video_ids: the videos, sorted.
+        video_probabilities: `[videos, classes]` their combined probabilities.
+        video_labels: `[videos, classes]` their k-hot labels.
+    """
+
+    mean_ap: float
+    weighted_mean_ap: float
+    per_class_ap: np.ndarray
+    clip_mean_ap: float
+    aggregation: str
+    num_clips: int
+    num_videos: int
+    class_names: tuple[str, ...] = ()
+    video_ids: np.ndarray | None = None
+    video_probabilities: np.ndarray | None = None
+    video_labels: np.ndarray | None = None
+
+
+def aggregate_views(probs, video_ids, aggregation: str = "mean"):
+    """Combines per-view `(views, classes)` scores into one row per video.
+
+    Args:
+        probs: `(views, classes)` probabilities.
+        video_ids: `(views,)` which video each view comes from.
+        aggregation: `"mean"` or `"max"` over a video's views.
+
+    Returns:
+        `(ids, video_probs, inverse)`: the sorted distinct ids, `(videos, classes)`
+        scores, and the video row of each view.
+    """
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(
+            f"`aggregation` must be one of {AGGREGATIONS}. Received: aggregation={aggregation!r}"
+        )
+    probs = np.asarray(probs, np.float64)
+    ids, inverse = np.unique(np.asarray(video_ids), return_inverse=True)
+    if aggregation == "max":
+        video_probs = np.full((len(ids), probs.shape[1]), -np.inf)
+        np.maximum.at(video_probs, inverse, probs)
+        return ids, video_probs, inverse
+    counts = np.bincount(inverse, minlength=len(ids))
+    video_probs = np.zeros((len(ids), probs.shape[1]))
+    np.add.at(video_probs, inverse, probs)
+    return ids, video_probs / counts[:, None], inverse
+
+
+def score_multi_label(probs, labels, video_ids, aggregation: str = "max") -> MultiLabelResult:
+    """The Charades mAP of videos from per-view probabilities and k-hot labels.
+
+    Args:
+        probs: `(views, classes)` probabilities (sigmoid outputs).
+        labels: `(views, classes)` k-hot labels (the same for all views of a video).
+        video_ids: `(views,)` which video each view comes from.
+        aggregation: `"max"` (default, SlowFast's for Charades) or `"mean"` over a video's views.
+
+    Raises:
+        ValueError: if a video's views disagree on its labels.
+    """
+    probs = np.asarray(probs, np.float64)
+    labels = np.asarray(labels, np.float64)
+    ids, video_probs, inverse = aggregate_views(probs, video_ids, aggregation)
+    video_labels = np.zeros_like(video_probs)
+    video_labels[inverse] = labels
+    if np.any(video_labels[inverse] != labels):
+        raise ValueError("The views of one video carry different labels.")
+    return MultiLabelResult(
+        mean_ap=metrics.mean_average_precision(video_labels, video_probs),
+        weighted_mean_ap=metrics.mean_average_precision(video_labels, video_probs, weighted=True),
+        per_class_ap=metrics.average_precision_per_class(video_labels, video_probs),
+        clip_mean_ap=metrics.mean_average_precision(labels, probs),
+        aggregation=aggregation,
+        num_clips=len(probs),
+        num_videos=len(ids),
+        video_ids=ids,
+        video_probabilities=video_probs,
+        video_labels=video_labels,
+    )
+
+
 def _in_top_k(probs, labels, k):
     # A stable sort on -probs breaks ties towards the lower class index.
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
@@ -61,11 +159,7 @@ def score(probs, labels, video_ids, num_classes: int | None = None) -> Evaluatio
     """
     probs = np.asarray(probs, np.float64)
     labels = np.asarray(labels).astype(int)
-    ids, inverse = np.unique(np.asarray(video_ids), return_inverse=True)
-    counts = np.bincount(inverse, minlength=len(ids))
-    video_probs = np.zeros((len(ids), probs.shape[1]))
-    np.add.at(video_probs, inverse, probs)
-    video_probs /= counts[:, None]
+    ids, video_probs, inverse = aggregate_views(probs, video_ids, "mean")
     video_labels = np.full(len(ids), -1)
     video_labels[inverse] = labels
     if np.any(video_labels[inverse] != labels):
@@ -93,6 +187,7 @@ def predict_views(
     from_logits: bool = False,
     progress: bool = False,
     num_views: int | None = None,
+    sigmoid: bool = False,
 ):
     """Runs `model` over `(views, labels, video_ids)` batches.
 
@@ -104,6 +199,7 @@ def predict_views(
         model: the classifier.
         dataset: `(views, labels, video_ids)` batches.
         from_logits: the model outputs logits (softmaxed here).
+        sigmoid: the model outputs multi-label logits (a sigmoid applied here).
         progress: show a progress bar (`kvid.io.progress`) on stderr, in views.
         num_views: the views `dataset` holds, the bar's length (`None`: unknown).
 
@@ -118,6 +214,8 @@ def predict_views(
         if from_logits:
             out = np.exp(out - out.max(axis=1, keepdims=True))
             out /= out.sum(axis=1, keepdims=True)
+        if sigmoid:
+            out = 1 / (1 + np.exp(-out))
         probs.append(out)
         labels.append(np.asarray(batch_labels))
         ids.append(np.asarray(batch_ids))
@@ -133,11 +231,27 @@ def evaluate(
     from_logits: bool = False,
     progress: bool = False,
     num_views: int | None = None,
-) -> EvaluationResult:
+    multi_label: bool = False,
+    aggregation: str | None = None,
+) -> EvaluationResult | MultiLabelResult:
     """Clip and video top-1/top-5 of `model` on `(views, labels, video_ids)` batches.
 
-    `progress` and `num_views` are `predict_views`'.
+    With `multi_label` (k-hot labels, sigmoid outputs), the mAP instead
+    (`score_multi_label`, views combined by `aggregation`, default `"max"`);
+    single-label scores average the views (`aggregation` must be unset or
+    `"mean"`). `progress` and `num_views` are `predict_views'`; a multi-label
+    model's logits (`from_logits`) go through a sigmoid.
     """
+    if multi_label:
+        probs, labels, ids = predict_views(
+            model, dataset, progress=progress, num_views=num_views, sigmoid=from_logits
+        )
+        return score_multi_label(probs, labels, ids, aggregation or "max")
+    if aggregation not in (None, "mean"):
+        raise ValueError(
+            "Single-label scores average the views' probabilities. "
+            f"Received: aggregation={aggregation!r}"
+        )
     probs, labels, ids = predict_views(
         model, dataset, from_logits=from_logits, progress=progress, num_views=num_views
     )
@@ -158,9 +272,9 @@ def view_batches(dataset: tf.data.Dataset, batch_size: int, *, reverse: bool = F
         if reverse:
             views = views[:, ::-1]
         count = tf.shape(views)[0]
-        return tf.data.Dataset.from_tensor_slices(
-            (views, tf.fill([count], label), tf.fill([count], video_id))
-        )
+        # One label row per view: a scalar class, or a multi-label video's k-hot vector.
+        labels = tf.repeat(label[None], count, axis=0)
+        return tf.data.Dataset.from_tensor_slices((views, labels, tf.fill([count], video_id)))
 
     return dataset.flat_map(per_view).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
@@ -175,7 +289,9 @@ def evaluate_directory(
     num_crops: int = 1,
     batch_size: int = 16,
     progress: bool = False,
-) -> EvaluationResult:
+    multi_label: bool = False,
+    aggregation: str | None = None,
+) -> EvaluationResult | MultiLabelResult:
     """Evaluates the `.keras` model at `model_path` on a class-per-folder `directory`.
 
     Views come from `kvid.data.video_evaluation_dataset` with the model's own
@@ -184,7 +300,8 @@ def evaluate_directory(
 
     Args:
         model_path: a `.keras` file (e.g. `best.keras` of a `train` run).
-        directory: the class-per-folder videos.
+        directory: the class-per-folder videos, or an annotation file
+            (`kvid.data.read_annotations`; several labels a video with `multi_label`).
         model_name: the registry key whose convention to use instead of the one the
             model records (`kvid.models.model_convention` decides, as for
             every path).
@@ -194,6 +311,8 @@ def evaluate_directory(
         num_crops: 1 or 3 spatial crops per clip.
         batch_size: views per forward pass.
         progress: show a progress bar (`kvid.io.progress`) on stderr, in views.
+        multi_label: score the mAP of k-hot labels (`evaluate`).
+        aggregation: how a video's views are combined (`evaluate`).
     """
     model = load_model(model_path)
     convention = model_convention(model, model_name, num_frames=num_frames)
@@ -205,19 +324,27 @@ def evaluate_directory(
         class_names=list(names) if names else None,
         num_frames=convention.num_frames,
         model=convention,
+        multi_label=multi_label,
     )
     result = evaluate(
         model,
         view_batches(dataset, batch_size),
         progress=progress,
         num_views=len(dataset.file_paths) * num_clips * num_crops,
+        multi_label=multi_label,
+        aggregation=aggregation,
     )
     return dataclasses.replace(result, class_names=tuple(dataset.class_names))
 
 
-def summary(result: EvaluationResult, class_names=None) -> str:
-    """A readable report: accuracies, per-class video accuracy, worst confusions."""
+def summary(result: EvaluationResult | MultiLabelResult, class_names=None) -> str:
+    """A readable report: accuracies, per-class video accuracy, worst confusions.
+
+    A multi-label result's: the mAP, weighted mAP, clip mAP and each class's AP.
+    """
     class_names = class_names or result.class_names
+    if isinstance(result, MultiLabelResult):
+        return _multi_label_summary(result, class_names)
     lines = [
         f"clips: {result.num_clips}  videos: {result.num_videos}",
         f"clip top-1 {result.clip_top1:.3f}  top-5 {result.clip_top5:.3f}",
@@ -235,4 +362,18 @@ def summary(result: EvaluationResult, class_names=None) -> str:
         worst = int(others.argmax())
         confused = f"{class_names[worst]} ({others[worst]})" if others[worst] else "-"
         lines.append(f"  {name:<28} {row[label] / total:.3f}  {confused}")
+    return "\n".join(lines)
+
+
+def _multi_label_summary(result: MultiLabelResult, class_names) -> str:
+    positives = result.video_labels.sum(axis=0).astype(int)
+    lines = [
+        f"clips: {result.num_clips}  videos: {result.num_videos}  views combined by "
+        f"{result.aggregation}",
+        f"video mAP {result.mean_ap:.3f}  weighted mAP {result.weighted_mean_ap:.3f}  "
+        f"clip mAP {result.clip_mean_ap:.3f}",
+        "per class (video AP, positive videos):",
+    ]
+    for name, ap, count in zip(class_names, result.per_class_ap, positives, strict=True):
+        lines.append(f"  {name:<28} {'-' if np.isnan(ap) else f'{ap:.3f}':>5}  {count}")
     return "\n".join(lines)

@@ -57,6 +57,8 @@ class Timeline:
         num_frames: frames per clip.
         stride: frames between clip starts.
         video: the video's path.
+        threshold: a multi-label model's decision threshold: each clip's
+            labels are the classes whose probability reaches it (`clip_labels`).
     """
 
     times: np.ndarray
@@ -68,6 +70,20 @@ class Timeline:
     num_frames: int = 0
     stride: int = 0
     video: str = ""
+    threshold: float | None = None
+
+    def clip_labels(self, threshold: float | None = None) -> list[list[tuple[str, float]]]:
+        """A multi-label model's labels per clip: classes reaching `threshold`, best first.
+
+        `threshold` defaults to the timeline's own.
+        """
+        threshold = self.threshold if threshold is None else threshold
+        if threshold is None:
+            raise ValueError("`clip_labels` needs a threshold; the timeline has none.")
+        return [
+            [(name, p) for name, p in clip if p >= threshold]
+            for clip in self.clip_top(len(self.class_names))
+        ]
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         """The `k` best classes of the whole video (mean over its clips), best first."""
@@ -96,6 +112,7 @@ class Timeline:
         """The timeline as JSON: the video's top-`k`, then each clip's time and top-`k`."""
         data = {
             "video": self.video,
+            **({} if self.threshold is None else {"threshold": self.threshold}),
             "duration": self.duration,
             "fps": self.fps,
             "num_frames": self.num_frames,
@@ -103,6 +120,9 @@ class Timeline:
             "top": [{"class": name, "probability": p} for name, p in self.top(k)],
             "clips": self._clip_records(k),
         }
+        if self.threshold is not None:
+            for clip, labels in zip(data["clips"], self.clip_labels(), strict=True):
+                clip["labels"] = [{"class": name, "probability": p} for name, p in labels]
         return json.dumps(data, indent=1)
 
     def record(self, k: int = 5, clips: bool = False) -> dict:
@@ -130,12 +150,17 @@ class Timeline:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         ranks = range(1, min(k, len(self.class_names)) + 1)
+        labelled = self.threshold is not None
         writer.writerow(
             ["time", "start_frame", *(f"{c}_{r}" for r in ranks for c in ("class", "probability"))]
+            + (["labels"] if labelled else [])
         )
-        for t, start, best in zip(self.times, self.starts, self.clip_top(k), strict=True):
+        labels = self.clip_labels() if labelled else [None] * len(self.times)
+        rows = zip(self.times, self.starts, self.clip_top(k), labels, strict=True)
+        for t, start, best, above in rows:
             cells = [value for name, p in best for value in (name, f"{p:.6f}")]
-            writer.writerow([f"{t:.3f}", int(start), *cells])
+            extra = [";".join(name for name, _ in above)] if labelled else []
+            writer.writerow([f"{t:.3f}", int(start), *cells, *extra])
         return out.getvalue()
 
     def save(self, path: str | os.PathLike, k: int = 5) -> str:
@@ -427,6 +452,7 @@ def predict_video(
     batch_size: int = 8,
     transform_threads: int = 2,
     progress: bool = False,
+    threshold: float | None = None,
 ) -> Timeline:
     """Slides a clip over the whole video and predicts each position.
 
@@ -455,6 +481,8 @@ def predict_video(
             several times its decoding).
         progress: show a progress bar on stderr (`kvid.io.progress`), in frames
             read, advancing with each batch of clips.
+        threshold: a multi-label model's decision threshold, kept in the
+            timeline (its `clip_labels`, saved files and plot).
 
     Returns:
         A `Timeline`.
@@ -488,7 +516,7 @@ def predict_video(
     bar = progress_bar(expected or None, "frame", enabled=progress, title=title)
     timeline = classify_clips(clips, model_forward(model), class_names, bar)
     bar.finish()
-    return timeline
+    return dataclasses.replace(timeline, threshold=threshold)
 
 
 def classify_clips(clips: VideoClips, forward, class_names, bar=None) -> Timeline:
@@ -530,6 +558,10 @@ def report(timeline: Timeline, k: int = 5) -> str:
     )
     for start, t, row in zip(timeline.starts, timeline.times, timeline.probs, strict=True):
         lines.append(f"{start:>7}{t:>9.2f}" + "".join(f"{row[i]:>10.3f}" for i in indices))
+    if timeline.threshold is not None:
+        lines.append(f"labels of each clip (probability >= {timeline.threshold:g}):")
+        for start, labels in zip(timeline.starts, timeline.clip_labels(), strict=True):
+            lines.append(f"{start:>7}  " + (", ".join(name for name, _ in labels) or "-"))
     return "\n".join(lines)
 
 
@@ -571,6 +603,7 @@ def predict_file(
     plot_path: str | None = None,
     plot_thumbnails: bool = True,
     progress: bool = True,
+    threshold: float | None = None,
 ) -> str:
     """Predicts `video` with the `.keras` model at `model_path`; returns the printed report.
 
@@ -578,7 +611,8 @@ def predict_file(
     the model (written by `train`). With `output_path` (`.json` or `.csv`),
     the timeline is also saved there; with `plot_path`, plotted as a PNG
     (with a strip of the video's frames under the time axis unless
-    `plot_thumbnails` is False).
+    `plot_thumbnails` is False). `threshold` (a multi-label model's) adds
+    each clip's labels to the report and files, and its line to the plot.
     """
     check_timeline_path(output_path)
     model = load_model(model_path)
@@ -594,6 +628,7 @@ def predict_file(
         fps=fps,
         batch_size=batch_size,
         progress=progress,
+        threshold=threshold,
     )
     text = report(timeline)
     if output_path:
@@ -606,6 +641,7 @@ def predict_file(
             title=f"{os.path.basename(video)}: {model.name} ({model_path})",
             duration=timeline.duration,
             thumbnails=plots.video_thumbnails(video)[0] if plot_thumbnails else None,
+            threshold=threshold,
         )
         text += f"\ntimeline plot: {plots.save_figure(figure, plot_path)}"
     return text

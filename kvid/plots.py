@@ -93,11 +93,14 @@ def timeline_figure(
     title: str | None = None,
     duration: float | None = None,
     thumbnails=None,
+    threshold: float | None = None,
 ) -> Figure:
     """The top-`k` classes' probability over a video, one line per class.
 
     Classes are ranked by their mean probability over the clips (the video's
-    prediction); the legend lists them in that order with that mean.
+    prediction); the legend lists them in that order with that mean. With a
+    multi-label `threshold`, every class reaching it in some clip is drawn
+    too (several labels at once) and the threshold is a dashed line.
 
     Args:
         times: the centre of each clip, in seconds from the video's start.
@@ -110,6 +113,7 @@ def timeline_figure(
         thumbnails: optional `uint8 [n, height, width, 3]` frames taken at the
             centres of `n` equal stretches of `[0, duration]`, drawn as a
             strip under the time axis (see `video_thumbnails`).
+        threshold: a multi-label model's decision threshold.
 
     Returns:
         The figure, 9 inches wide (900 pixels when saved).
@@ -125,7 +129,12 @@ def timeline_figure(
         raise ValueError("The timeline has no clip.")
     end = float(duration) if duration else float(times[-1]) + max(float(times[0]), 1e-3)
     mean = probs.mean(axis=0)
-    order = np.argsort(-mean, kind="stable")[:k]
+    order = np.argsort(-mean, kind="stable")
+    if threshold is None:
+        order = order[:k]
+    else:
+        reached = probs.max(axis=0) >= threshold
+        order = order[(np.arange(len(order)) < k) | reached[order]]
 
     strip_height = 0.0
     if thumbnails is not None:
@@ -152,12 +161,16 @@ def timeline_figure(
             linewidth=1.8,
             label=f"{class_names[index]} ({mean[index]:.2f})",
         )
+    if threshold is not None:
+        axes.axhline(
+            threshold, color="0.4", linestyle="--", linewidth=1, label=f"threshold {threshold:g}"
+        )
     axes.set_xlim(0.0, end)
     axes.set_ylim(0.0, 1.02)
     axes.set_ylabel("probability")
     axes.grid(True, alpha=0.3)
     axes.legend(
-        title=f"top {len(order)} (mean)",
+        title=f"top {len(order)} (mean)" if threshold is None else f"{len(order)} classes (mean)",
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),
         fontsize="small",
@@ -223,12 +236,13 @@ def _number(cell: str | None) -> float:
 def training_curves_figure(
     history: Mapping[str, Sequence[float]], *, title: str | None = None
 ) -> Figure:
-    """Loss and accuracy per epoch, for training and validation.
+    """Loss and accuracy (a multi-label run's: PR-AUC) per epoch, for training and validation.
 
     Args:
         history: per-epoch values under Keras' names (`loss`, `val_loss`,
-            `accuracy`, `val_accuracy`; an optional `epoch` column counts from
-            0), e.g. from `read_training_log` or `History.history`.
+            `accuracy`, `val_accuracy`, or a multi-label run's `pr_auc`,
+            `val_pr_auc`; an optional `epoch` column counts from 0), e.g. from
+            `read_training_log` or `History.history`.
         title: the figure's title.
 
     Returns:
@@ -240,11 +254,14 @@ def training_curves_figure(
     figure = _figure(10.0, 4.0)
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     best = None
-    if "val_accuracy" in history and np.isfinite(history["val_accuracy"]).any():
-        best = int(np.nanargmax(history["val_accuracy"]))
+    score, score_label = "accuracy", "top-1 accuracy"
+    if "pr_auc" in history or "val_pr_auc" in history:
+        score, score_label = "pr_auc", "area under the precision-recall curves"
+    if f"val_{score}" in history and np.isfinite(history[f"val_{score}"]).any():
+        best = int(np.nanargmax(history[f"val_{score}"]))
     panels = (
         (loss_axes, "loss", "cross-entropy (log scale)"),
-        (accuracy_axes, "accuracy", "top-1 accuracy"),
+        (accuracy_axes, score, score_label),
     )
     for axes, metric, ylabel in panels:
         for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
@@ -263,7 +280,7 @@ def training_curves_figure(
     loss_axes.set_yscale("log")
     accuracy_axes.set_ylim(0.0, 1.02)
     if best is not None:
-        value = history["val_accuracy"][best]
+        value = history[f"val_{score}"][best]
         label = f"best validation: {value:.3f} (epoch {epochs[best]:.0f})"
         accuracy_axes.plot([], [], color="gray", linestyle=":", label=label)
     loss_axes.legend()
@@ -353,6 +370,50 @@ def confusion_figure(confusion, class_names: Sequence[str], *, title: str | None
     bar_axes.set_title("per class")
     bar_axes.tick_params(labelleft=False)
     bar_axes.grid(True, axis="x", alpha=0.3)
+    if title:
+        figure.suptitle(title, wrap=True)
+    return figure
+
+
+def average_precision_figure(
+    per_class_ap, class_names: Sequence[str], positives=None, *, title: str | None = None
+) -> Figure:
+    """A bar per class of its average precision (a multi-label evaluation), the mAP marked.
+
+    Args:
+        per_class_ap: `[classes]` APs, NaN for a class without a positive video.
+        class_names: the name of each class.
+        positives: optional `[classes]` positive videos per class, written by each bar.
+        title: the figure's title.
+
+    Returns:
+        The figure: classes down, AP across, a dashed line at the mean of the
+        classes that have an AP.
+    """
+    per_class_ap = np.asarray(per_class_ap, np.float64)
+    classes = len(class_names)
+    if per_class_ap.shape != (classes,):
+        raise ValueError(
+            f"`per_class_ap` must be ({classes},) for {classes} class names. "
+            f"Received: per_class_ap.shape={per_class_ap.shape}"
+        )
+    figure = _figure(7.0, min(0.3 * max(classes, 6), 48.0) + 1.5)
+    axes = figure.add_subplot()
+    ticks = np.arange(classes)
+    axes.barh(ticks, np.nan_to_num(per_class_ap), color="#9ecae1")
+    for row, ap in enumerate(per_class_ap):
+        text = "no positive video" if np.isnan(ap) else f"{ap:.2f}"
+        if positives is not None and not np.isnan(ap):
+            text += f" ({int(positives[row])})"
+        axes.text(0.02, row, text, va="center", fontsize="small")
+    mean = float(np.nanmean(per_class_ap)) if np.isfinite(per_class_ap).any() else 0.0
+    axes.axvline(mean, color="0.3", linestyle="--", linewidth=1, label=f"mAP {mean:.3f}")
+    axes.set_yticks(ticks, class_names)
+    axes.invert_yaxis()
+    axes.set_xlim(0.0, 1.05)
+    axes.set_xlabel("average precision over the videos")
+    axes.grid(True, axis="x", alpha=0.3)
+    axes.legend(loc="lower right", fontsize="small")
     if title:
         figure.suptitle(title, wrap=True)
     return figure

@@ -19,6 +19,7 @@ LAYERS = (
     ("kvid.preprocessing", "`Preprocessing` and the one clip transform: pure TF ops"),
     ("kvid.conventions", "every input convention kvid knows, once"),
     ("kvid.io", "video decoding and streaming, writing, class names, crash-safe files"),
+    ("kvid.metrics", "multi-label average precision and the Charades mAP: numpy only"),
     ("kvid.layers", "serializable Keras layers, including the convention a model records"),
     ("kvid.weights", "published sets, downloads verified by hash, checkpoint readers"),
     ("kvid.models", "the registry, the factories, the one convention resolver"),

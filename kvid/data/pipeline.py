@@ -6,12 +6,14 @@ Element structure (the contract the trainer and the exporter build on):
   `[batch, num_frames, height, width, 3]`, `labels` as in
   `keras.utils.image_dataset_from_directory` (`"int"`: int32 `[batch]`,
   `"categorical"`: float32 `[batch, num_classes]`, `"binary"`: float32
-  `[batch, 1]`; `label_mode=None`: clips only). Pixels are in `[0, 255]`
+  `[batch, 1]`; `"multi_hot"`: float32 k-hot `[batch, num_classes]`, several
+  classes per video; `label_mode=None`: clips only). Pixels are in `[0, 255]`
   with `model=None`, else in the registered convention of `model`.
 - evaluation datasets (`video_evaluation_dataset`): one element per video,
   `(views, label, video_id)`: `views` float32 `[num_clips * num_crops, T, H, W, 3]`
   (clip-major: view `k * num_crops + c` is crop `c` of clip `k`), `label`
-  int32 scalar, `video_id` string scalar (the path, `@start-end` for a segment).
+  int32 scalar (float32 k-hot `[num_classes]` with `multi_label`),
+  `video_id` string scalar (the path, `@start-end` for a segment).
 
 Randomness is stateless: each element's seed comes from
 `tf.data.Dataset.random(seed, rerandomize_each_iteration=True)`, so the same
@@ -32,14 +34,17 @@ from kvid import models
 from kvid import preprocessing as preprocessing_lib
 from kvid.data import augment as augment_lib
 from kvid.data.sources import (
+    CLIP_LABELS,
     ProbedExample,
     index_directory,
+    multi_hot,
     probe_examples,
     read_annotations,
+    segment_targets,
 )
 from kvid.io.decode import VideoDecodeError, decode_frames
 
-LABEL_MODES = ("int", "categorical", "binary", None)
+LABEL_MODES = ("int", "categorical", "binary", "multi_hot", None)
 SUBSETS = ("training", "validation", "both", None)
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -214,7 +219,9 @@ def _normalize(clip, config):
 
 
 def encode_labels(labels, label_mode, num_classes):
-    """Formats int labels like `keras.utils.image_dataset_from_directory`."""
+    """Formats int labels like `keras.utils.image_dataset_from_directory` (k-hot pass through)."""
+    if label_mode == "multi_hot":
+        return tf.cast(labels, tf.float32)
     if label_mode == "categorical":
         return tf.one_hot(labels, num_classes)
     if label_mode == "binary":
@@ -255,6 +262,35 @@ class _Decoder:
         ok.set_shape([])
         return frames, ok
 
+    def segment_targets_fn(self, index, indices, num_classes: int):
+        """float32 `[num_classes]` k-hot of the segments under the frames `indices` sample."""
+
+        def targets(index, indices):
+            entry = self.probed[int(index)]
+            times = entry.info.times[entry.positions[np.asarray(indices).reshape([-1])]]
+            return segment_targets(entry.example, times, num_classes)
+
+        target = tf.numpy_function(targets, [index, indices], tf.float32, stateful=False)
+        target.set_shape([num_classes])
+        return target
+
+
+def example_targets(probed: list[ProbedExample], label_mode, num_classes) -> np.ndarray:
+    """Each example's label: int32 `[n]`, or float32 k-hot `[n, num_classes]` for `"multi_hot"`.
+
+    Raises:
+        ValueError: for a multi-label example under a single-label `label_mode`.
+    """
+    if label_mode == "multi_hot":
+        return multi_hot([p.example.label_set for p in probed], num_classes)
+    for p in probed:
+        if len(p.example.labels) > 1:
+            raise ValueError(
+                f"{p.example.video_id!r} has {len(p.example.labels)} labels; "
+                f'label_mode={label_mode!r} takes one per video: use label_mode="multi_hot".'
+            )
+    return np.asarray([p.example.label for p in probed], np.int32)
+
 
 def clip_dataset(
     probed: list[ProbedExample],
@@ -268,6 +304,7 @@ def clip_dataset(
     label_mode: str | None = "int",
     num_classes: int | None = None,
     on_error: str = "raise",
+    clip_labels: str = "video",
 ):
     """Batched `(clips, labels)` dataset of probed examples decoded with PyAV.
 
@@ -280,20 +317,31 @@ def clip_dataset(
         seed: seeds shuffling and every random draw.
         clips_per_video: clips drawn from each video per epoch.
         label_mode: see module docstring.
-        num_classes: needed for `"categorical"`.
+        num_classes: needed for `"categorical"` and `"multi_hot"`.
         on_error: what to do with a video that fails to decode.
+        clip_labels: with `"multi_hot"`, a clip's classes are its video's
+            (`"video"`), or those of the video's segments (`VideoExample.segments`,
+            Charades' actions) under one of the clip's frames (`"segments"`).
 
     Returns:
         A prefetched `tf.data.Dataset`.
     """
     if not probed:
         raise ValueError("No readable videos to make a dataset of.")
+    if clip_labels not in CLIP_LABELS or (clip_labels != "video" and label_mode != "multi_hot"):
+        raise ValueError(
+            f'`clip_labels` must be one of {CLIP_LABELS}; "segments" needs label_mode="multi_hot". '
+            f"Received: clip_labels={clip_labels!r}, label_mode={label_mode!r}"
+        )
     seed = default_seed(seed)
     decoder = _Decoder(probed, on_error)
     augmentation = config.augmentation() if training else None
     index = np.repeat(np.arange(len(probed), dtype=np.int64), clips_per_video)
     counts = np.repeat([len(p.positions) for p in probed], clips_per_video).astype(np.int32)
-    labels = np.repeat([p.example.label for p in probed], clips_per_video).astype(np.int32)
+    targets = np.zeros(len(probed), np.int32)
+    if label_mode is not None:
+        targets = example_targets(probed, label_mode, num_classes)
+    labels = np.repeat(targets, clips_per_video, axis=0)
     ds = tf.data.Dataset.from_tensor_slices((index, counts, labels))
     if shuffle:
         ds = ds.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
@@ -310,6 +358,8 @@ def clip_dataset(
             sample_seed if training else None,
         )
         frames, ok = decoder.map_fn(i, indices)
+        if clip_labels == "segments":
+            label = decoder.segment_targets_fn(i, indices, num_classes)
         return frames, label, clip_seed, ok
 
     def finish(frames, label, clip_seed, ok):
@@ -378,8 +428,8 @@ def check_label_mode(label_mode, class_names):
         raise ValueError(
             f'`label_mode="binary"` needs exactly 2 classes. Received: class_names={class_names}'
         )
-    if label_mode == "categorical" and class_names is None:
-        raise ValueError('`label_mode="categorical"` needs `class_names`.')
+    if label_mode in ("categorical", "multi_hot") and class_names is None:
+        raise ValueError(f"`label_mode={label_mode!r}` needs `class_names`.")
 
 
 def _labelled_dataset(
@@ -394,6 +444,7 @@ def _labelled_dataset(
     seed,
     clips_per_video,
     on_error,
+    clip_labels="video",
 ):
     """Probes `examples`, then clips with labels, `class_names` and `file_paths` attached."""
     probed = probe_examples(examples, fps=config.fps, on_error=on_error)
@@ -408,6 +459,7 @@ def _labelled_dataset(
         label_mode=label_mode,
         num_classes=None if class_names is None else len(class_names),
         on_error=on_error,
+        clip_labels=clip_labels,
     )
     ds.class_names = class_names
     ds.file_paths = [p.example.video_id for p in probed]
@@ -547,21 +599,33 @@ def video_dataset_from_annotations(
     label_offset: int = 0,
     clips_per_video: int = 1,
     on_error: str = "raise",
+    clip_labels: str = "video",
+    empty_labels: str = "raise",
     clip: ClipConfig | None = None,
     **clip_options,
 ):
     """Clips from the videos (or segments) an annotation file lists.
 
     See `kvid.data.sources.read_annotations` for the accepted CSV and split
-    list forms (Kinetics, UCF101, HMDB51); rows with `start`/`end` seconds make
-    that segment of the video one example. Other arguments are those of
-    `video_dataset_from_directory`; `training=False` gives centred clips and
-    crops without augmentation (a validation split list).
+    list forms (Kinetics, UCF101, HMDB51, Charades); rows with `start`/`end`
+    seconds make that segment of the video one example. `label_mode="multi_hot"`
+    reads several labels per video (float32 k-hot targets); a clip's classes
+    are then its video's (`clip_labels="video"`) or, for Charades' actions,
+    those under its frames (`clip_labels="segments"`). Other arguments are
+    those of `video_dataset_from_directory`; `training=False` gives centred
+    clips and crops without augmentation (a validation split list).
 
     Returns:
         A `tf.data.Dataset` of `(clips, labels)` with `class_names` and `file_paths`.
     """
-    examples, class_names = read_annotations(annotation_file, root, class_names, label_offset)
+    examples, class_names = read_annotations(
+        annotation_file,
+        root,
+        class_names,
+        label_offset,
+        multi_label=label_mode == "multi_hot",
+        empty_labels=empty_labels,
+    )
     config = clip_config(clip, clip_options)
     check_label_mode(label_mode, class_names)
     return _labelled_dataset(
@@ -575,6 +639,7 @@ def video_dataset_from_annotations(
         seed=seed,
         clips_per_video=clips_per_video,
         on_error=on_error,
+        clip_labels=clip_labels,
     )
 
 
@@ -587,6 +652,8 @@ def video_evaluation_dataset(
     root: str | None = None,
     label_offset: int = 0,
     on_error: str = "raise",
+    multi_label: bool = False,
+    empty_labels: str = "raise",
     clip: ClipConfig | None = None,
     **clip_options,
 ):
@@ -595,7 +662,8 @@ def video_evaluation_dataset(
     Each element is `(views, label, video_id)`: `views` float32
     `[num_clips * num_crops, num_frames, height, width, 3]` (`num_clips`
     evenly spaced clips, each as `num_crops` = 1 centre or 3 crops along the
-    long side; clip-major order), `label` int32, `video_id` the path string.
+    long side; clip-major order), `label` int32 (with `multi_label`, the
+    video's float32 k-hot `[num_classes]`), `video_id` the path string.
     Average the softmax of the model over `views` to score the video.
 
     Args:
@@ -606,6 +674,8 @@ def video_evaluation_dataset(
         root: for annotation files, the directory their paths are under.
         label_offset: for annotation files with 1-based integer labels.
         on_error: `"raise"` or `"skip"`.
+        multi_label: several labels per video (`read_annotations`' `multi_label`).
+        empty_labels: `read_annotations`' choice for a video without labels.
         clip: the `ClipConfig`; evaluation never augments, and `frame_step`
             is one step.
         **clip_options: or its fields as keywords.
@@ -617,13 +687,21 @@ def video_evaluation_dataset(
     if tf.io.gfile.isdir(source):
         examples, class_names = index_directory(source, "inferred", class_names)
     else:
-        examples, class_names = read_annotations(source, root, class_names, label_offset)
+        examples, class_names = read_annotations(
+            source,
+            root,
+            class_names,
+            label_offset,
+            multi_label=multi_label,
+            empty_labels=empty_labels,
+        )
     return evaluation_dataset_from_examples(
         examples,
         class_names,
         num_clips,
         num_crops,
         on_error=on_error,
+        multi_label=multi_label,
         clip=clip,
         source=source,
         **clip_options,
@@ -637,6 +715,7 @@ def evaluation_dataset_from_examples(
     num_crops: int = 1,
     *,
     on_error: str = "raise",
+    multi_label: bool = False,
     clip: ClipConfig | None = None,
     source: str = "the examples",
     **clip_options,
@@ -649,10 +728,13 @@ def evaluation_dataset_from_examples(
         num_clips: clips per video.
         num_crops: 1 (centre) or 3 spatial crops.
         on_error: `"raise"` or `"skip"`.
+        multi_label: the labels are k-hot (`VideoExample.labels`).
         clip: the `ClipConfig`.
         source: where the examples come from, for the error when none is readable.
         **clip_options: or its fields as keywords.
     """
+    label_mode = "multi_hot" if multi_label else "int"
+    check_label_mode(label_mode if multi_label else None, class_names)
     config = dataclasses.replace(clip_config(clip, clip_options), augment=False)
     probed = probe_examples(examples, fps=config.fps, on_error=on_error)
     if not probed:
@@ -663,7 +745,7 @@ def evaluation_dataset_from_examples(
         (
             np.arange(len(probed), dtype=np.int64),
             np.asarray([len(p.positions) for p in probed], np.int32),
-            np.asarray([p.example.label for p in probed], np.int32),
+            example_targets(probed, label_mode, len(class_names or ())),
             video_ids,
         )
     )

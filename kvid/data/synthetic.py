@@ -11,6 +11,11 @@ pair: a model must read temporal order to beat 50%.
 Every clip also drifts slightly in all attributes (direction random) so the
 class change must be told apart from nuisance motion. Videos are written as
 H.264 mp4 in a class-per-folder layout so training runs the real decode path.
+
+The multi-label variant (`write_multilabel_dataset`) shows two polygons per
+video, one on each side, each with its own class from a different family: a
+video has two labels, and played backwards it has their two paired classes
+instead, so here too only frame order tells the labels apart.
 """
 
 from __future__ import annotations
@@ -212,25 +217,85 @@ def _coverage(outline, coords):
     return mask.reshape(size, _SUPERSAMPLE, size, _SUPERSAMPLE).sum(axis=(1, 3)) / _SUPERSAMPLE**2
 
 
-def render(scene: Scene) -> np.ndarray:
-    """Renders `scene` to `(frames, size, size, 3)` uint8 RGB frames."""
+def _composite(scene: Scene, backdrops) -> np.ndarray:
+    """`scene`'s polygon drawn over each of `backdrops` (float frames in [0, 1]), unclipped."""
     size = scene.background.shape[0]
     fine = size * _SUPERSAMPLE
     coords = (np.arange(fine) + 0.5) / fine
     frames = []
-    for t in range(len(scene.x)):
+    for t, backdrop in enumerate(backdrops):
         c, s = np.cos(scene.angle[t]), np.sin(scene.angle[t])
         outline = scene.polygon @ np.array([[c, s], [-s, c]]) * scene.scale[t]
         outline = outline + [scene.x[t], scene.y[t]]
         alpha = _coverage(outline, coords)[..., None] * scene.opacity[t]
-        frame = scene.background * (1 - alpha) + scene.color * alpha + scene.noise[t]
-        frames.append(frame)
-    return np.round(np.clip(np.stack(frames), 0, 1) * 255).astype(np.uint8)
+        frames.append(backdrop * (1 - alpha) + scene.color * alpha)
+    return np.stack(frames)
+
+
+def _to_uint8(frames) -> np.ndarray:
+    return np.round(np.clip(frames, 0, 1) * 255).astype(np.uint8)
+
+
+def render(scene: Scene) -> np.ndarray:
+    """Renders `scene` to `(frames, size, size, 3)` uint8 RGB frames."""
+    frames = _composite(scene, [scene.background] * len(scene.x))
+    return _to_uint8(frames + scene.noise)
 
 
 def make_clip(label: int, seed, num_frames: int = 16, size: int = 64) -> np.ndarray:
     """One clip of class `label` as `(num_frames, size, size, 3)` uint8 frames."""
     return render(sample_scene(label, seed, num_frames, size))
+
+
+def multilabel_labels(seed) -> tuple[int, int]:
+    """The two classes of a multi-label video: from two different families, directions random."""
+    rng = np.random.default_rng([len(FAMILIES), *np.atleast_1d(seed).tolist()])
+    families = rng.choice(len(FAMILIES), size=2, replace=False)
+    return tuple(int(2 * f + d) for f, d in zip(families, rng.integers(2, size=2), strict=True))
+
+
+def make_multilabel_clip(labels, seed, num_frames: int = 16, size: int = 64) -> np.ndarray:
+    """A clip of two polygons, the first of class `labels[0]`, the second of `labels[1]`.
+
+    Each polygon is a scene of `sample_scene` at 0.9 of its size, its path
+    centred on one side of the frame (which side is random): the
+    second is drawn over the first's frames with a colour that stands out
+    from the first's background. Played backwards, it is the clip of the
+    paired classes (`reversed_label`) with the same seed.
+
+    Args:
+        labels: two class indices into `CLASS_NAMES`, of different families.
+        seed: anything `numpy.random.default_rng` accepts.
+        num_frames: frames in the clip.
+        size: frame height and width (even).
+
+    Returns:
+        `(num_frames, size, size, 3)` uint8 frames.
+    """
+    first, second = (int(label) for label in labels)
+    _check(first, num_frames, size)
+    _check(second, num_frames, size)
+    if first // 2 == second // 2:
+        raise ValueError(
+            f"`labels` must be of two different families. Received: labels={tuple(labels)}"
+        )
+    seed = np.atleast_1d(seed).tolist()
+    rng = np.random.default_rng([len(FAMILIES) + 1, *seed])
+    side = rng.choice([-0.22, 0.22])
+    scenes = []
+    for k, (label, offset) in enumerate(((first, side), (second, -side))):
+        scene = sample_scene(label, [*seed, k], num_frames, size)
+        # Each path centred on its side (its mean is the same played backwards), so a
+        # horizontal move stays in its half of the frame.
+        x = scene.x - scene.x.mean() + 0.5 + offset
+        scenes.append(dataclasses.replace(scene, x=x, scale=scene.scale * 0.9))
+    below, above = scenes
+    dark = below.background.mean() < 0.5
+    low, high = (0.65, 1.0) if dark else (0.0, 0.35)
+    # The same draw for a class and its pair: the reversed clip stays the pair's clip.
+    above = dataclasses.replace(above, color=rng.uniform(low, high, 3))
+    frames = _composite(above, _composite(below, [below.background] * num_frames))
+    return _to_uint8(frames + below.noise)
 
 
 def read_manifest(directory: str | os.PathLike) -> dict | None:
@@ -240,6 +305,28 @@ def read_manifest(directory: str | os.PathLike) -> dict | None:
         return None
     with open(manifest) as f:
         return json.load(f)
+
+
+def _existing(directory: str, config: dict) -> bool:
+    """Whether `directory` holds the dataset `config` describes; raises if it holds another."""
+    found = read_manifest(directory)
+    if found is None:
+        return False
+    if found == config:
+        return True
+    raise ValueError(
+        f"{directory!r} holds a synthetic dataset made with other arguments: {found}; "
+        f"asked for {config}. Use another directory or delete it."
+    )
+
+
+def _finish(directory: str, config: dict) -> None:
+    """Writes the manifest: last, after the videos reach the disk (one sync for all)."""
+    # An interrupted run is then redone rather than trusted.
+    if hasattr(os, "sync"):
+        os.sync()
+    with atomic.atomic_file(os.path.join(directory, _MANIFEST)) as f:
+        json.dump(config, f)
 
 
 def write_dataset(
@@ -289,16 +376,8 @@ def write_dataset(
     _check(0, num_frames, size)
     directory = os.fspath(directory)
     roots = {split: os.path.join(directory, split) for split in ("train", "validation")}
-    manifest = os.path.join(directory, _MANIFEST)
-    if os.path.exists(manifest):
-        with open(manifest) as f:
-            found = json.load(f)
-        if found == config:
-            return roots
-        raise ValueError(
-            f"{directory!r} holds a synthetic dataset made with other arguments: {found}; "
-            f"asked for {config}. Use another directory or delete it."
-        )
+    if _existing(directory, config):
+        return roots
     counts = {"train": train_per_class, "validation": validation_per_class}
     total = len(CLASS_NAMES) * sum(counts.values())
     title = f"Writing the built-in dataset ({total} videos) to {directory}"
@@ -322,10 +401,92 @@ def write_dataset(
         for written, _ in enumerate(pool.map(lambda video: write(*video), videos), 1):
             bar.update(written)
     bar.finish()
-    # Written last, after the videos reach the disk (one sync for all of them), so an
-    # interrupted run is redone rather than trusted.
-    if hasattr(os, "sync"):
-        os.sync()
-    with atomic.atomic_file(manifest) as f:
-        json.dump(config, f)
+    _finish(directory, config)
     return roots
+
+
+ANNOTATIONS = {split: f"{split}.csv" for split in SPLITS}
+
+
+def write_multilabel_dataset(
+    directory: str | os.PathLike,
+    *,
+    train_videos: int = 1000,
+    validation_videos: int = 256,
+    num_frames: int = 16,
+    size: int = 64,
+    seed: int = 0,
+    fps: float = 15.0,
+    verbose: bool = True,
+) -> dict[str, str]:
+    """Writes the multi-label variant: `directory/<split>/<index>.mp4` and `directory/<split>.csv`.
+
+    Each video has two polygons with their own classes (`make_multilabel_clip`);
+    the annotation file of a split lists `path,labels` rows (`train/00000.mp4,grow;move_up`),
+    the form `kvid.data.read_annotations(..., multi_label=True)` reads. As in
+    `write_dataset`, a manifest records the arguments and a directory holding
+    another dataset is an error.
+
+    Args:
+        directory: where to write.
+        train_videos: videos in the `train` split (each class in about a quarter).
+        validation_videos: videos in the `validation` split.
+        num_frames: frames per video.
+        size: frame height and width in pixels (even).
+        seed: the dataset seed; splits use disjoint seeds derived from it.
+        fps: the frame rate stored in the files.
+        verbose: show a progress bar while videos are written.
+
+    Returns:
+        `{"train": csv path, "validation": csv path}`.
+
+    Raises:
+        ValueError: if `directory` holds a dataset made with other arguments.
+    """
+    config = dict(
+        version=VERSION,
+        variant="multi_label",
+        train_videos=train_videos,
+        validation_videos=validation_videos,
+        num_frames=num_frames,
+        size=size,
+        seed=seed,
+        fps=fps,
+        classes=list(CLASS_NAMES),
+    )
+    _check(0, num_frames, size)
+    directory = os.fspath(directory)
+    files = {split: os.path.join(directory, name) for split, name in ANNOTATIONS.items()}
+    if _existing(directory, config):
+        return files
+    counts = {"train": train_videos, "validation": validation_videos}
+    title = (
+        f"Writing the built-in multi-label dataset ({sum(counts.values())} videos) to {directory}"
+    )
+    bar = progress_bar(sum(counts.values()), "video", enabled=verbose, title=title)
+
+    def write(split, index):
+        video_seed = (seed, SPLITS[split], index)
+        labels = multilabel_labels(video_seed)
+        clip = make_multilabel_clip(labels, video_seed, num_frames, size)
+        path = os.path.join(directory, split, f"{index:05d}.mp4")
+        with atomic.atomic_path(path, durable=False, keep_extension=True) as temporary:
+            encode.write_video(temporary, clip, fps, options=_X264)
+        return f"{split}/{index:05d}.mp4", ";".join(CLASS_NAMES[label] for label in labels)
+
+    videos = [(split, index) for split, count in counts.items() for index in range(count)]
+    for split in counts:
+        os.makedirs(os.path.join(directory, split), exist_ok=True)
+    rows = {split: [] for split in counts}
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
+        for written, ((split, _), row) in enumerate(
+            zip(videos, pool.map(lambda video: write(*video), videos), strict=True), 1
+        ):
+            rows[split].append(row)
+            bar.update(written)
+    bar.finish()
+    for split, path in files.items():
+        with atomic.atomic_file(path) as f:
+            f.write("path,labels\n" + "".join(f"{p},{labels}\n" for p, labels in rows[split]))
+    _finish(directory, config)
+    return files

@@ -2,7 +2,8 @@
 
 Each record is one video (or segment):
 
-- context `clip/label/index` (int64), `clip/label/text` (bytes),
+- context `clip/label/index` (int64: one value, or a list of a multi-label
+  video's classes), `clip/label/text` (bytes, one per label),
   `clip/media_id` (bytes: the source path, `@start-end` for a segment);
 - feature list `image/encoded`: one JPEG per frame.
 
@@ -89,11 +90,12 @@ def encode_video(
         frames = decode_frames(info, positions[first : first + DECODE_STRETCH])
         frames = _stored(frames, short_side)
         jpegs += [tf.io.encode_jpeg(frame, quality=quality).numpy() for frame in frames]
-    text = class_names[example.label] if class_names and example.label >= 0 else ""
+    labels = list(example.label_set) if example.labels else [example.label]
+    texts = [class_names[i] if class_names and i >= 0 else "" for i in labels]
     context = tf.train.Features(
         feature={
-            LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[example.label])),
-            LABEL_TEXT_KEY: _bytes([text.encode()]),
+            LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=labels)),
+            LABEL_TEXT_KEY: _bytes([text.encode() for text in texts]),
             MEDIA_ID_KEY: _bytes([(media_id or example.video_id).encode()]),
         }
     )
@@ -235,17 +237,44 @@ def convert_directory(
     )
 
 
-def parse_record(serialized):
-    """Parses one record into `(jpeg_frames [N] string, label int64, media_id string)`."""
+def parse_record_labels(serialized):
+    """Parses one record into `(jpeg_frames [N] string, labels int64 [k], media_id string)`."""
     context, sequence = tf.io.parse_single_sequence_example(
         serialized,
         context_features={
-            LABEL_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+            LABEL_KEY: tf.io.VarLenFeature(tf.int64),
             MEDIA_ID_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
         },
         sequence_features={IMAGE_KEY: tf.io.FixedLenSequenceFeature([], tf.string)},
     )
-    return sequence[IMAGE_KEY], context[LABEL_KEY], context[MEDIA_ID_KEY]
+    return sequence[IMAGE_KEY], tf.sparse.to_dense(context[LABEL_KEY]), context[MEDIA_ID_KEY]
+
+
+def parse_record(serialized):
+    """Parses one record into `(jpeg_frames [N] string, label int64, media_id string)`.
+
+    `label` is the record's one label (`-1` without one); a record with several fails an
+    in-graph check (read those with `label_mode="multi_hot"`).
+    """
+    jpegs, labels, media_id = parse_record_labels(serialized)
+    single = tf.debugging.assert_less_equal(
+        tf.size(labels),
+        1,
+        message=f'A record has several {LABEL_KEY} labels: read it with label_mode="multi_hot"',
+    )
+    with tf.control_dependencies([single]):
+        label = tf.concat([labels, [-1]], 0)[0]
+    return jpegs, label, media_id
+
+
+def record_targets(serialized, label_mode, num_classes):
+    """`(jpeg_frames, label, media_id)` of a record, the label encoded for `label_mode`."""
+    if label_mode == "multi_hot":
+        jpegs, labels, media_id = parse_record_labels(serialized)
+        hot = tf.reduce_sum(tf.one_hot(labels, num_classes), axis=0)
+        return jpegs, tf.minimum(hot, 1.0), media_id
+    jpegs, label, media_id = parse_record(serialized)
+    return jpegs, pipeline.encode_labels(label, label_mode or "int", num_classes), media_id
 
 
 def _clip_config(clip, clip_options) -> pipeline.ClipConfig:
@@ -288,7 +317,8 @@ def video_dataset_from_tfrecords(
 
     Args:
         file_pattern: glob of the shards.
-        label_mode: `"int"`, `"categorical"`, `"binary"` or `None`.
+        label_mode: `"int"`, `"categorical"`, `"binary"`, `"multi_hot"`
+            (float32 k-hot of a record's label list) or `None`.
         batch_size: clips per batch, `None` for unbatched.
         shuffle: shuffle shards and records (every epoch).
         seed: seeds shuffling and every random draw.
@@ -324,7 +354,7 @@ def video_dataset_from_tfrecords(
     augmentation = config.augmentation() if training else None
 
     def load(serialized, element_seed):
-        jpegs, label, _ = parse_record(serialized)
+        jpegs, label, _ = record_targets(serialized, label_mode, num_classes)
         sample_seed, clip_seed = tf.unstack(tf.random.experimental.stateless_split(element_seed, 2))
         indices = preprocessing.sample_indices(
             tf.shape(jpegs)[0],
@@ -340,7 +370,7 @@ def video_dataset_from_tfrecords(
             clip = pipeline.finish_eval_views(frames[None], config, num_crops=1)[0]
         if label_mode is None:
             return clip
-        return clip, pipeline.encode_labels(label, label_mode, num_classes)
+        return clip, label
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if batch_size is not None:
@@ -355,21 +385,26 @@ def tfrecord_evaluation_dataset(
     num_clips: int = 10,
     num_crops: int = 1,
     *,
+    multi_label: bool = False,
     clip: pipeline.ClipConfig | None = None,
     **clip_options,
 ):
     """Video-level evaluation from TFRecords: elements `(views, label, video_id)`.
 
-    Same element structure and clip options as `kvid.data.video_evaluation_dataset`.
+    Same element structure and clip options as `kvid.data.video_evaluation_dataset`
+    (`multi_label`: `label` is the float32 k-hot of the record's label list).
     """
     class_names = shard_class_names(file_pattern)
+    label_mode = "multi_hot" if multi_label else "int"
+    pipeline.check_label_mode(label_mode if multi_label else None, class_names)
+    num_classes = None if class_names is None else len(class_names)
     config = dataclasses.replace(_clip_config(clip, clip_options), augment=False)
     num_frames = config.num_frames
     files = tf.data.Dataset.list_files(file_pattern, shuffle=False)
     ds = tf.data.TFRecordDataset(files)
 
     def load(serialized):
-        jpegs, label, media_id = parse_record(serialized)
+        jpegs, label, media_id = record_targets(serialized, label_mode, num_classes)
         indices = preprocessing.multi_clip_indices(
             tf.shape(jpegs)[0], config.num_frames, config.frame_step, config.sampling, num_clips
         )
@@ -377,7 +412,7 @@ def tfrecord_evaluation_dataset(
         frames = tf.reshape(frames, tf.concat([[num_clips, num_frames], tf.shape(frames)[1:]], 0))
         return (
             pipeline.finish_eval_views(frames, config, num_crops),
-            tf.cast(label, tf.int32),
+            label,
             media_id,
         )
 

@@ -56,19 +56,25 @@ def _check_tensorflow_backend(model: keras.Model) -> None:
     )
 
 
-def _outputs_logits(model: keras.Model) -> bool:
-    """Whether the model's classifier outputs logits (True) or probabilities (False)."""
+def _output_activation(model: keras.Model) -> str | None:
+    """The activation of the model's last layer: `"softmax"`, `"sigmoid"`, `"linear"` or other."""
     layer = model.outputs[0]._keras_history.operation
     if isinstance(layer, keras.layers.Softmax):
-        return False
+        return "softmax"
     activation = getattr(layer, "activation", None)
-    name = keras.activations.serialize(activation) if activation is not None else None
-    if name == "softmax":
+    return keras.activations.serialize(activation) if activation is not None else None
+
+
+def _outputs_logits(model: keras.Model) -> bool:
+    """Whether the model's classifier outputs logits (True) or probabilities (False)."""
+    name = _output_activation(model)
+    if name in ("softmax", "sigmoid"):
         return False
     if name == "linear":
         return True
+    layer = model.outputs[0]._keras_history.operation
     raise ValueError(
-        "Cannot tell whether the model outputs logits or softmax probabilities from its last "
+        "Cannot tell whether the model outputs logits or probabilities from its last "
         f"layer {layer.name!r} (activation {name!r}). Pass `logits=True` or `logits=False`."
     )
 
@@ -109,6 +115,7 @@ def export_saved_model(
     preprocessing: str | ModelSpec | Preprocessing | None = None,
     logits: bool | None = None,
     top_k: int = DEFAULT_TOP_K,
+    multi_label: bool | None = None,
 ) -> str:
     """Exports `model` as a TF Serving SavedModel with preprocessing in the graph.
 
@@ -123,7 +130,10 @@ def export_saved_model(
     Outputs: `probabilities` `[batch, classes]` float32, `top_k_indices` int32
     and `top_k_scores` float32 `[batch, top_k]`, and `top_k_classes` string
     `[batch, top_k]` when class names are known. The frame count is free
-    (at least 1) unless the model fixes it.
+    (at least 1) unless the model fixes it. A multi-label model's signatures
+    output `sigmoid_probabilities` instead of `probabilities` (each class's
+    own probability: they do not sum to 1), and `multi_clip` takes the
+    maximum over the clips (SlowFast's Charades protocol) instead of the mean.
 
     Args:
         model: a Keras clip classifier (one input, `(batch, classes)` output).
@@ -139,8 +149,10 @@ def export_saved_model(
         logits: whether the model outputs logits (built with
             `classifier_activation=None`): the graph then applies a softmax so
             `probabilities` are probabilities. Defaults to reading it from the
-            last layer's activation (softmax or linear).
+            last layer's activation (softmax, sigmoid or linear).
         top_k: how many best classes the `top_k_*` outputs hold (at most `classes`).
+        multi_label: independent classes (a sigmoid, applied in the graph to
+            logits); defaults to whether the last layer's activation is a sigmoid.
 
     The export is written to a temporary folder in `export_dir` and renamed
     to its version when complete (TF Serving's advice): a kill part-way leaves
@@ -174,6 +186,9 @@ def export_saved_model(
     top_k = min(top_k, classes)
     if logits is None:
         logits = _outputs_logits(model)
+    if multi_label is None:
+        multi_label = _output_activation(model) == "sigmoid"
+    key = serving_ops.SIGMOID_PROBABILITIES if multi_label else serving_ops.PROBABILITIES
     if version is None:
         version = next_version(export_dir)
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
@@ -190,7 +205,9 @@ def export_saved_model(
     def probabilities(frames):
         clips = preprocessing_lib.preprocess_frames(frames, preprocessing)
         scores = tf.cast(model(clips, training=False), tf.float32)
-        return tf.nn.softmax(scores) if logits else scores
+        if not logits:
+            return scores
+        return tf.sigmoid(scores) if multi_label else tf.nn.softmax(scores)
 
     specs = {
         SERVING_DEFAULT: tf.TensorSpec([None, *clip_shape], tf.uint8, name="frames"),
@@ -201,20 +218,21 @@ def export_saved_model(
     def serve_frames(frames):
         frames = serving_ops.check_shape(frames, specs[SERVING_DEFAULT])
         frames = serving_ops.check_clip_sizes(frames, SERVING_DEFAULT)
-        return serving_ops.prediction_outputs(probabilities(frames), top_k, class_names)
+        return serving_ops.prediction_outputs(probabilities(frames), top_k, class_names, key)
 
     def serve_jpeg(jpeg_frames):
         jpeg_frames = serving_ops.check_shape(jpeg_frames, specs[JPEG_FRAMES])
         frames = serving_ops.decode_jpeg_frames(jpeg_frames, JPEG_FRAMES)
-        return serving_ops.prediction_outputs(probabilities(frames), top_k, class_names)
+        return serving_ops.prediction_outputs(probabilities(frames), top_k, class_names, key)
 
     def serve_multi_clip(clips):
         clips = serving_ops.check_shape(clips, specs[MULTI_CLIP])
         clips = serving_ops.check_clip_sizes(clips, MULTI_CLIP)
         shape = tf.shape(clips)
         per_clip = probabilities(tf.reshape(clips, tf.concat([[-1], shape[2:]], 0)))
-        video = tf.reduce_mean(tf.reshape(per_clip, [shape[0], shape[1], classes]), axis=1)
-        return serving_ops.prediction_outputs(video, top_k, class_names)
+        per_video = tf.reshape(per_clip, [shape[0], shape[1], classes])
+        combine = tf.reduce_max if multi_label else tf.reduce_mean
+        return serving_ops.prediction_outputs(combine(per_video, axis=1), top_k, class_names, key)
 
     archive = keras.export.ExportArchive()
     archive.track(model)

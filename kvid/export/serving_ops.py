@@ -16,6 +16,8 @@ from kvid import preprocessing
 
 JPEG_START = b"\xff\xd8\xff"  # SOI marker, then the first segment's marker
 JPEG_END = b"\xff\xd9"  # EOI marker
+PROBABILITIES = "probabilities"
+SIGMOID_PROBABILITIES = "sigmoid_probabilities"
 
 
 def check_shape(tensor: tf.Tensor, spec: tf.TensorSpec) -> tf.Tensor:
@@ -110,12 +112,19 @@ def decode_jpeg_frames(jpeg_frames: tf.Tensor, signature: str = "jpeg_frames") -
 
 
 def prediction_outputs(
-    probabilities: tf.Tensor, top_k: int, class_names: tuple[str, ...] | None
+    probabilities: tf.Tensor,
+    top_k: int,
+    class_names: tuple[str, ...] | None,
+    key: str = PROBABILITIES,
 ) -> dict[str, tf.Tensor]:
-    """The outputs every signature returns, from `[batch, classes]` probabilities."""
+    """The outputs every signature returns, from `[batch, classes]` probabilities.
+
+    `key` names the probabilities: `PROBABILITIES` (softmax) or
+    `SIGMOID_PROBABILITIES` (a multi-label model's independent classes).
+    """
     top = tf.math.top_k(probabilities, k=top_k)
     outputs = {
-        "probabilities": probabilities,
+        key: probabilities,
         "top_k_indices": top.indices,
         "top_k_scores": top.values,
     }

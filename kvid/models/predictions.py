@@ -34,19 +34,28 @@ def class_names_for(classes: int, class_names=None) -> tuple[str, ...]:
     return tuple(f"class_{i}" for i in range(classes))
 
 
-def decode_predictions(preds, top: int = 5, class_names=None, *, weights=None):
+def decode_predictions(
+    preds, top: int | None = 5, class_names=None, *, weights=None, threshold=None
+):
     """Turns a batch of class scores into readable `(index, class_name, score)` lists.
 
     Args:
         preds: `(batch, classes)` scores (probabilities or logits).
-        top: how many of the best classes to return per clip.
+        top: how many of the best classes to return per clip (`None`: all).
         class_names: the class names; defaults to Kinetics-400's when
             `classes == 400`.
         weights: a `kvid.weights.WeightSpec`, or `(model, weights name)`:
             its `categories` are the class names.
+        threshold: keep only the classes scoring at least this (a multi-label
+            model's sigmoid probabilities: the labels of each clip), at most `top`.
 
     Returns:
         One list per clip of `(index, class_name, score)` tuples, best first.
+
+    Example:
+        >>> kvid.decode_predictions([[0.9, 0.2, 0.7]], class_names=["cup", "dog", "tap"],
+        ...                         threshold=0.5)
+        [[(0, 'cup', 0.9), (2, 'tap', 0.7)]]
 
     Raises:
         ValueError: if `preds` is not 2D or does not match `class_names`.
@@ -65,8 +74,12 @@ def decode_predictions(preds, top: int = 5, class_names=None, *, weights=None):
             f"class (Kinetics-400 names are used for 400 classes). Received: preds.shape="
             f"{preds.shape}, {'no' if class_names is None else len(class_names)} class names"
         )
-    order = np.argsort(-preds, axis=1)[:, :top]
+    order = np.argsort(-preds, axis=1, kind="stable")[:, :top]
     return [
-        [(int(i), class_names[i], float(row[i])) for i in idx]
+        [
+            (int(i), class_names[i], float(row[i]))
+            for i in idx
+            if threshold is None or row[i] >= threshold
+        ]
         for row, idx in zip(preds, order, strict=True)
     ]

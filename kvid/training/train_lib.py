@@ -38,6 +38,7 @@ from kvid.training import callbacks as callbacks_lib
 from kvid.training import strategy as strategy_lib
 
 OPTIMIZERS = ("adam", "sgd")
+CLIP_LABELS = data_lib.sources.CLIP_LABELS
 SCHEDULES = ("constant", "step", "cosine")
 MIXED_PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16")
 DEFAULT_SYNTHETIC_DIR = os.path.join(
@@ -66,9 +67,27 @@ class TrainConfig:
     model: str = _option("s3dg", "Registry key of the model (see kvid.list_models()).")
     data_dir: str | None = _option(
         None,
-        "Folder with train/ and validation/ class folders; unset: the built-in synthetic "
+        "Folder with train/ and validation/ class folders (with --multi_label: train.csv and "
+        "validation.csv annotation files, paths relative to it); unset: the built-in synthetic "
         "dataset, with the demo's settings for every flag left unset.",
         kind=str,
+    )
+    multi_label: bool = _option(
+        False,
+        "Several labels per video: sigmoid head, binary cross-entropy, PR-AUC while training, "
+        "mAP (Charades protocol) at the end; the built-in dataset's two-polygon variant.",
+    )
+    clip_labels: str = _option(
+        "video",
+        "With --multi_label: a clip's labels are its video's, or those of the annotated "
+        "segments (Charades' actions) under its frames.",
+        enum=CLIP_LABELS,
+    )
+    view_aggregation: str | None = _option(
+        None,
+        "How a video's views are combined in the final score; unset: mean (single-label), max "
+        "(multi-label).",
+        enum=evaluation.AGGREGATIONS,
     )
     work_dir: str = _option(
         os.path.join("runs", "train"), "Checkpoints, backups and logs; rerun to resume."
@@ -143,7 +162,11 @@ class TrainConfig:
         "--time_budget (kvid.training.budget), keeping every epoch; the budget then only "
         "guards against a plan overrunning by half.",
     )
-    train_per_class: int = _option(375, "Built-in dataset: training videos per class.")
+    train_per_class: int = _option(
+        375,
+        "Built-in dataset: training videos per class (multi-label: as many videos in all, two "
+        "classes each).",
+    )
     validation_per_class: int = _option(125, "Built-in dataset: validation videos per class.")
     seed: int = _option(0, "Seed of the data and the initialisation.")
     verbose: object = _option("auto", "`fit`'s verbosity.", flag=False)
@@ -155,6 +178,8 @@ class TrainConfig:
             ("mixed_precision", (None, *MIXED_PRECISION_POLICIES)),
             ("strategy", strategy_lib.STRATEGIES),
             ("sampling", preprocessing_lib.SAMPLINGS),
+            ("clip_labels", CLIP_LABELS),
+            ("view_aggregation", (None, *evaluation.AGGREGATIONS)),
         ):
             value = getattr(self, name)
             if value not in choices:
@@ -209,7 +234,8 @@ class TrainResult:
         model: the trained model, with the weights of its best validation epoch.
         history: the per-epoch logs of this process's `fit` (resumed epochs only).
         val_accuracy: video top-1 accuracy on the validation split (`eval_clips`
-            centred-crop clips per video; one clip: the centred clip).
+            centred-crop clips per video; one clip: the centred clip); `None`
+            for a multi-label run.
         reversed_val_accuracy: the same with every clip played backwards (far
             below `val_accuracy` when the model reads temporal order), or
             `None` without `reversed_evaluation`.
@@ -219,26 +245,33 @@ class TrainResult:
             recorded in the model, so its export and `.keras` file keep it).
         is_chief: whether this process writes the run's shared outputs.
         export_path: the SavedModel version folder, if the run exported one.
+        val_map: a multi-label run's video mAP on the validation split
+            (`kvid.metrics.mean_average_precision`), else `None`.
+        reversed_val_map: the same on the clips played backwards.
     """
 
     model: keras.Model
     history: dict
-    val_accuracy: float
+    val_accuracy: float | None
     reversed_val_accuracy: float | None
     seconds: float
     class_names: list[str]
     preprocessing: Preprocessing
     is_chief: bool
     export_path: str | None = None
+    val_map: float | None = None
+    reversed_val_map: float | None = None
 
     def summary(self) -> str:
-        """The one-line result: `val_accuracy=0.973 reversed_val_accuracy=0.121 seconds=412`."""
-        reverse = (
-            ""
-            if self.reversed_val_accuracy is None
-            else f"reversed_val_accuracy={self.reversed_val_accuracy:.3f} "
-        )
-        return f"val_accuracy={self.val_accuracy:.3f} {reverse}seconds={self.seconds:.0f}"
+        """The one-line result: `val_accuracy=0.973 reversed_val_accuracy=0.121 seconds=412`.
+
+        A multi-label run's reads `val_mAP=0.950 reversed_val_mAP=0.310 seconds=380`.
+        """
+        name, score, reverse = "val_accuracy", self.val_accuracy, self.reversed_val_accuracy
+        if self.val_map is not None:
+            name, score, reverse = "val_mAP", self.val_map, self.reversed_val_map
+        reversed_text = "" if reverse is None else f"reversed_{name}={reverse:.3f} "
+        return f"{name}={score:.3f} {reversed_text}seconds={self.seconds:.0f}"
 
 
 def freeze_batch_norm_except_first(model: keras.Model) -> int:
@@ -268,6 +301,7 @@ def builtin_dataset(
     validation_per_class: int = 125,
     seed: int = 0,
     directory: str = DEFAULT_SYNTHETIC_DIR,
+    multi_label: bool = False,
 ) -> str:
     """Writes (once) the built-in synthetic dataset and returns its root.
 
@@ -275,12 +309,29 @@ def builtin_dataset(
     classes come in pairs that are each other's mirror image or reverse
     (`move_left`/`move_right`, `move_up`/`move_down`, ...), so training on it
     uses no flips: a horizontal flip turns `move_left` into `move_right`.
+    With `multi_label`, the two-polygon variant
+    (`kvid.data.synthetic.write_multilabel_dataset`, with `train.csv` and
+    `validation.csv`) with as many videos (`*_per_class` times the 8 classes),
+    two classes each: a class is in about a quarter of them.
     """
     name = (
-        f"kvid_synthetic_v{synthetic.VERSION}_{num_frames}f_{size}px_"
-        f"{train_per_class}-{validation_per_class}_s{seed}"
+        f"kvid_synthetic{'_multilabel' if multi_label else ''}_v{synthetic.VERSION}_"
+        f"{num_frames}f_{size}px_{train_per_class}-{validation_per_class}_s{seed}"
     )
     root = os.path.join(directory, name)
+    if multi_label:
+        # As many videos as the single-label dataset: the demo's single-label run learns it
+        # in about 560 steps, and half as many videos planned only 504 (val mAP 0.5 by epoch 4).
+        classes = len(synthetic.CLASS_NAMES)
+        synthetic.write_multilabel_dataset(
+            root,
+            train_videos=train_per_class * classes,
+            validation_videos=validation_per_class * classes,
+            num_frames=num_frames,
+            size=size,
+            seed=seed,
+        )
+        return root
     synthetic.write_dataset(
         root,
         train_per_class=train_per_class,
@@ -326,6 +377,7 @@ def resolve_data_dir(config: TrainConfig) -> str:
         train_per_class=config.train_per_class,
         validation_per_class=config.validation_per_class,
         seed=config.seed,
+        multi_label=config.multi_label,
     )
 
 
@@ -377,21 +429,36 @@ def training_data(
     Returns:
         `(train, holdout, steps_per_epoch)`; `holdout` is `None` without `holdout_split`.
     """
-    split = {} if holdout_split is None else {"validation_split": holdout_split, "subset": "both"}
-    datasets = data_lib.video_dataset_from_directory(
-        os.path.join(data_dir, "train"),
-        label_mode="categorical",
-        batch_size=config.batch_size,
-        seed=config.seed,
+    clip = data_lib.ClipConfig(
         num_frames=config.num_frames,
         frame_step=config.frame_step,
         sampling=config.sampling,
-        clips_per_video=config.clips_per_video,
         augment=training_augmentation(config),
         scale_range=config.scale_range,
         model=preprocessing,
-        **split,
     )
+    options = dict(
+        batch_size=config.batch_size,
+        seed=config.seed,
+        clips_per_video=config.clips_per_video,
+        clip=clip,
+    )
+    if config.multi_label:
+        if holdout_split is not None:
+            raise ValueError("A multi-label run has no held-out split of its training videos.")
+        datasets = data_lib.video_dataset_from_annotations(
+            annotation_files(data_dir)["train"],
+            label_mode="multi_hot",
+            clip_labels=config.clip_labels,
+            **options,
+        )
+    else:
+        split = {}
+        if holdout_split is not None:
+            split = {"validation_split": holdout_split, "subset": "both"}
+        datasets = data_lib.video_dataset_from_directory(
+            os.path.join(data_dir, "train"), label_mode="categorical", **options, **split
+        )
     train, holdout = datasets if holdout_split is not None else (datasets, None)
     num_clips = len(train.file_paths) * config.clips_per_video
     if num_clips < config.batch_size:
@@ -401,6 +468,22 @@ def training_data(
         )
     train, steps_per_epoch = limit_steps(train, math.ceil(num_clips / config.batch_size), config)
     return train, holdout, steps_per_epoch
+
+
+def annotation_files(data_dir: str) -> dict[str, str]:
+    """A multi-label dataset's annotation files: `data_dir/train.csv`, `data_dir/validation.csv`.
+
+    Raises:
+        ValueError: if one is missing.
+    """
+    files = {split: os.path.join(data_dir, name) for split, name in synthetic.ANNOTATIONS.items()}
+    missing = [path for path in files.values() if not os.path.exists(path)]
+    if missing:
+        raise ValueError(
+            "A multi-label run reads the annotation files train.csv and validation.csv in "
+            f"`data_dir` (docs/multi_label.md). Missing: {missing}"
+        )
+    return files
 
 
 def limit_steps(train: tf.data.Dataset, steps_per_epoch: int, config: TrainConfig):
@@ -425,39 +508,80 @@ def make_datasets(config: TrainConfig, data_dir: str, preprocessing: Preprocessi
     train, _, steps_per_epoch = training_data(config, data_dir, preprocessing)
     class_names = train.class_names
 
+    if config.multi_label:
+        source = annotation_files(data_dir)["validation"]
+    else:
+        source = os.path.join(data_dir, "validation")
+
     def evaluation_views(num_clips):
         return data_lib.video_evaluation_dataset(
-            os.path.join(data_dir, "validation"),
+            source,
             num_clips=num_clips,
             class_names=class_names,
+            multi_label=config.multi_label,
             num_frames=config.num_frames,
             frame_step=config.frame_step,
             sampling=config.sampling,
             model=preprocessing,
         )
 
-    validation = evaluation_views(1).map(
-        lambda views, label, video_id: (views[0], tf.one_hot(label, len(class_names)))
-    )
+    def target(label):
+        return label if config.multi_label else tf.one_hot(label, len(class_names))
+
+    validation = evaluation_views(1).map(lambda views, label, video_id: (views[0], target(label)))
     validation = validation.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
     return train, validation, evaluation_views(config.eval_clips), class_names, steps_per_epoch
+
+
+def classifier_activation(config: TrainConfig) -> str:
+    """`"sigmoid"` (independent class probabilities) for a multi-label run, else `"softmax"`."""
+    return "sigmoid" if config.multi_label else "softmax"
+
+
+def loss_and_metrics(config: TrainConfig, classes: int):
+    """The run's loss and training metrics, and the logged metric its best epoch is chosen by.
+
+    Single-label: categorical cross-entropy, top-1 (`accuracy`) and top-5.
+    Multi-label: binary cross-entropy (both with `label_smoothing`) and the
+    area under the precision-recall curve of every (clip, class) pair ranked
+    together (`pr_auc`, which rises with the mAP the run is scored by at the end).
+    """
+    smoothing = config.label_smoothing
+    if config.multi_label:
+        return (
+            keras.losses.BinaryCrossentropy(label_smoothing=smoothing),
+            # Micro-averaged over (clip, class) pairs: Keras' per-class variant
+            # (`multi_label=True`) vectorizes over the classes with bool ops that make oneDNN
+            # log an error-level line on AVX2 CPUs (measured at 8 and 157 classes).
+            [keras.metrics.AUC(curve="PR", name="pr_auc")],
+            "val_pr_auc",
+        )
+    return (
+        keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
+        [
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.TopKCategoricalAccuracy(min(5, classes), name="top5"),
+        ],
+        "val_accuracy",
+    )
 
 
 def build_model(config: TrainConfig, num_classes: int, preprocessing: Preprocessing) -> keras.Model:
     """The registry model at the run's clip size, recording `preprocessing` for its export."""
     width = {} if config.alpha is None else {"alpha": config.alpha}
     height, width_px = preprocessing.crop_shape
+    activation = classifier_activation(config)
     net = get_model(
         config.model,
         weights=None,
         classes=num_classes,
         input_shape=(config.num_frames, height, width_px, 3),
-        # Under mixed precision the softmax runs in float32 (Keras' advice).
-        classifier_activation=None if config.mixed_precision else "softmax",
+        # Under mixed precision the softmax (sigmoid) runs in float32 (Keras' advice).
+        classifier_activation=None if config.mixed_precision else activation,
         **{**width, **config.model_kwargs},
     )
     if config.mixed_precision:
-        outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(
+        outputs = keras.layers.Activation(activation, dtype="float32", name="probabilities")(
             net.outputs[0]
         )
         net = keras.Model(net.input, outputs, name=net.name)
@@ -468,7 +592,7 @@ def build_model(config: TrainConfig, num_classes: int, preprocessing: Preprocess
 
 
 def compile_model(net: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
-    """Optimizer with its schedule, loss and accuracy metrics."""
+    """Optimizer with its schedule, loss and metrics (`loss_and_metrics`)."""
     rate = schedules.make_schedule(
         config.schedule,
         config.learning_rate,
@@ -482,6 +606,7 @@ def compile_model(net: keras.Model, config: TrainConfig, steps_per_epoch: int) -
     jit_compile = config.jit_compile
     if jit_compile is None:
         jit_compile = bool(tf.config.list_physical_devices("GPU"))  # XLA's CPU Conv3D is slower
+    loss, run_metrics, _ = loss_and_metrics(config, classes)
     net.compile(
         optimizer=make_optimizer(
             config.optimizer,
@@ -489,11 +614,8 @@ def compile_model(net: keras.Model, config: TrainConfig, steps_per_epoch: int) -
             weight_decay=config.weight_decay,
             gradient_accumulation_steps=config.gradient_accumulation_steps,
         ),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=[
-            keras.metrics.CategoricalAccuracy(name="accuracy"),
-            keras.metrics.TopKCategoricalAccuracy(min(5, classes), name="top5"),
-        ],
+        loss=loss,
+        metrics=run_metrics,
         jit_compile=jit_compile,
     )
     # Create the optimizer's slots now: a tf.function whose first call creates variables
@@ -622,7 +744,10 @@ def make_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """Every callback of a run, in order: the defaults, the time budget, then `extra`."""
     run_callbacks = callbacks_lib.default_callbacks(
-        config.work_dir, strategy=distribution, resume=config.resume
+        config.work_dir,
+        strategy=distribution,
+        resume=config.resume,
+        monitor=loss_and_metrics(config, 1)[2],
     )
     if config.time_budget:
         run_callbacks.append(callbacks_lib.TimeBudget(config.time_budget))
@@ -685,13 +810,17 @@ def fit(
 
 
 def evaluate_run(net, evaluation_views, config: TrainConfig) -> tuple[float, float | None]:
-    """Video top-1 on the validation views, and on them played backwards if asked."""
-    batches = evaluation.view_batches(evaluation_views, config.batch_size)
-    accuracy = evaluation.evaluate(net, batches).video_top1
-    if not config.reversed_evaluation:
-        return accuracy, None
-    reversed_batches = evaluation.view_batches(evaluation_views, config.batch_size, reverse=True)
-    return accuracy, evaluation.evaluate(net, reversed_batches).video_top1
+    """Video top-1 (multi-label: mAP) on the validation views, and played backwards if asked."""
+
+    def video_score(reverse):
+        batches = evaluation.view_batches(evaluation_views, config.batch_size, reverse=reverse)
+        result = evaluation.evaluate(
+            net, batches, multi_label=config.multi_label, aggregation=config.view_aggregation
+        )
+        return result.mean_ap if config.multi_label else result.video_top1
+
+    score = video_score(False)
+    return score, video_score(True) if config.reversed_evaluation else None
 
 
 def export_run(net, config: TrainConfig, class_names, preprocessing) -> str | None:
@@ -769,13 +898,20 @@ def train(
     history = fit(net, train_data, validation, config, run_callbacks, distribution)
     is_chief = strategy_lib.is_chief(distribution)
     write_class_names(callbacks_lib.worker_dir(config.work_dir, distribution), class_names)
-    accuracy, reversed_accuracy = evaluate_run(net, views, config)
+    score, reversed_score = evaluate_run(net, views, config)
     export_path = export_run(net, config, class_names, preprocessing) if is_chief else None
+    scores = dict(val_accuracy=score, reversed_val_accuracy=reversed_score)
+    if config.multi_label:
+        scores = dict(
+            val_accuracy=None,
+            reversed_val_accuracy=None,
+            val_map=score,
+            reversed_val_map=reversed_score,
+        )
     return TrainResult(
         model=net,
         history=history,
-        val_accuracy=accuracy,
-        reversed_val_accuracy=reversed_accuracy,
+        **scores,
         seconds=time.monotonic() - start,
         class_names=list(class_names),
         preprocessing=preprocessing,

@@ -101,8 +101,9 @@ def test_unknown_model_asks_for_preprocessing():
 
 
 def test_unclear_activation_asks_for_logits(tmp_path):
-    model = kvid.get_model("r3d_18", **TINY, classes=2, classifier_activation="sigmoid")
-    with pytest.raises(ValueError, match=r"activation 'sigmoid'.*Pass `logits=True`"):
+    # A sigmoid is clear since multi-label exports (sigmoid_probabilities); a ReLU is not.
+    model = kvid.get_model("r3d_18", **TINY, classes=2, classifier_activation="relu")
+    with pytest.raises(ValueError, match=r"activation 'relu'.*Pass `logits=True`"):
         kvid.export.export_saved_model(model, tmp_path)
 
 
