@@ -36,7 +36,8 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     demo = FLAGS.data_dir is None
     config = _flags.config_from_flags(
-        train_lib.TrainConfig, base=train_lib.TrainConfig.demo() if demo else None
+        train_lib.TrainConfig,
+        base=train_lib.TrainConfig.demo(multi_label=FLAGS.multi_label) if demo else None,
     )
     if FLAGS.plan:
         plan = _flags.config_from_flags(
