@@ -86,9 +86,10 @@ def test_multi_hot_targets_per_video_and_per_clip_segments(charades):
     assert [labels.numpy().tolist() for _, labels in video] == [[1, 0, 1], [0, 1, 0]]
     segments = kvid.data.video_dataset_from_annotations(
         str(charades / "train.csv"), label_mode="multi_hot", batch_size=None, seed=3,
-        clip_labels="segments", num_frames=4, frame_step=3, augment=False, image_size=(8, 8),
+        shuffle=False, clip_labels="segments", num_frames=4, frame_step=3, augment=False, image_size=(8, 8),
     )  # fmt: skip
     seen = set()
+    # In order (file_paths' order), each pass sampling other clips.
     for _ in range(4):
         for path, (clip, labels) in zip(segments.file_paths, segments, strict=True):
             # Which frames the clip holds, read from their pixels: their times at 10 fps.
