@@ -86,7 +86,8 @@ def test_multi_hot_targets_per_video_and_per_clip_segments(charades):
     assert [labels.numpy().tolist() for _, labels in video] == [[1, 0, 1], [0, 1, 0]]
     segments = kvid.data.video_dataset_from_annotations(
         str(charades / "train.csv"), label_mode="multi_hot", batch_size=None, seed=3,
-        shuffle=False, clip_labels="segments", num_frames=4, frame_step=3, augment=False, image_size=(8, 8),
+        shuffle=False, clip_labels="segments", num_frames=4, frame_step=3, augment=False,
+        image_size=(8, 8),
     )  # fmt: skip
     seen = set()
     # In order (file_paths' order), each pass sampling other clips.
