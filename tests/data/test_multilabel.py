@@ -84,14 +84,14 @@ def test_multi_hot_targets_per_video_and_per_clip_segments(charades):
     )  # fmt: skip
     assert video.element_spec[1] == tf.TensorSpec([3], tf.float32)
     assert [labels.numpy().tolist() for _, labels in video] == [[1, 0, 1], [0, 1, 0]]
-    segments = kvid.data.video_dataset_from_annotations(
-        str(charades / "train.csv"), label_mode="multi_hot", batch_size=None, seed=3,
-        shuffle=False, clip_labels="segments", num_frames=4, frame_step=3, augment=False,
-        image_size=(8, 8),
-    )  # fmt: skip
     seen = set()
-    # In order (file_paths' order), each pass sampling other clips.
-    for _ in range(4):
+    # In order (file_paths' order); each seed samples other clips.
+    for seed in range(6):
+        segments = kvid.data.video_dataset_from_annotations(
+            str(charades / "train.csv"), label_mode="multi_hot", batch_size=None, seed=seed,
+            shuffle=False, clip_labels="segments", num_frames=4, frame_step=3, augment=False,
+            image_size=(8, 8),
+        )  # fmt: skip
         for path, (clip, labels) in zip(segments.file_paths, segments, strict=True):
             # Which frames the clip holds, read from their pixels: their times at 10 fps.
             times = frame_number(clip.numpy()[..., :1]) / FPS
