@@ -59,6 +59,14 @@ def pipeline_options(argv: list[str]):
     return beam, beam.pipeline_options(argv[1:], FLAGS.runner)
 
 
+def print_skipped(skipped) -> None:
+    """Lists the `(path, error)` of the videos a run could not read, if any."""
+    if skipped:
+        print(f"Skipped {len(skipped)} videos:")
+        for path, error in skipped:
+            print(f"  {path}: {error}")
+
+
 def run(main) -> None:
     """`app.run(main)` with Beam's flags passed through."""
     app.run(main, flags_parser=parse_flags)

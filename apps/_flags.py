@@ -24,6 +24,26 @@ def define_model_name() -> None:
     )
 
 
+# The sliding window of `kvid.inference.predict_video` and of every path built on it.
+SLIDING_WINDOW = ("model_name", "num_frames", "size", "stride", "stride_seconds", "fps")
+
+
+def define_sliding_window(batch_size_help: str = "Clips per forward pass.") -> None:
+    """`--model_name` and the clips slid over a video: `SLIDING_WINDOW` and `--batch_size`."""
+    define_model_name()
+    flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
+    flags.DEFINE_integer("size", None, "Crop side; unset: the model's input size.")
+    flags.DEFINE_integer("stride", None, "Frames between clips; unset: half a clip.")
+    flags.DEFINE_float("stride_seconds", None, "Seconds between clips, instead of --stride.")
+    flags.DEFINE_float("fps", None, "Resample to this frame rate; unset: keep the video's frames.")
+    flags.DEFINE_integer("batch_size", 8, batch_size_help)
+
+
+def sliding_window(flag_values=flags.FLAGS) -> dict:
+    """The keyword arguments `define_sliding_window`'s flags give the prediction functions."""
+    return {name: flag_values[name].value for name in (*SLIDING_WINDOW, "batch_size")}
+
+
 def _flagged(config_class):
     return [f for f in dataclasses.fields(config_class) if f.metadata.get("flag", True)]
 

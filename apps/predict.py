@@ -32,17 +32,9 @@ flags.DEFINE_string(
     "Class names, one per line; unset: class_names.txt "
     "next to the model, Kinetics-400 for 400 classes, else indices.",
 )
-_flags.define_model_name()
-flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
-flags.DEFINE_integer("size", None, "Crop side; unset: the model's input size.")
-flags.DEFINE_integer("stride", None, "Frames between clips; unset: half a clip.")
-flags.DEFINE_float("stride_seconds", None, "Seconds between clips, instead of --stride.")
-flags.DEFINE_float("fps", None, "Resample the video to this frame rate; unset: keep its frames.")
-flags.DEFINE_integer(
-    "batch_size",
-    8,
+_flags.define_sliding_window(
     "Clips per forward pass; live: the most clips a pass takes and that wait for it "
-    "(larger: more clips per second when the model lags, each with more latency).",
+    "(larger: more clips per second when the model lags, each with more latency)."
 )
 flags.DEFINE_string("output", None, "Also save the timeline as this .json or .csv file.")
 flags.DEFINE_string("plot", None, "Also save the timeline as this PNG file.")
@@ -82,13 +74,7 @@ def main(argv):
                 FLAGS.video,
                 FLAGS.model_path,
                 labels_path=FLAGS.labels,
-                model_name=FLAGS.model_name,
-                num_frames=FLAGS.num_frames,
-                size=FLAGS.size,
-                stride=FLAGS.stride,
-                stride_seconds=FLAGS.stride_seconds,
-                fps=FLAGS.fps,
-                batch_size=FLAGS.batch_size,
+                **_flags.sliding_window(),
                 drop_clips=FLAGS.drop_clips,
                 format=FLAGS.format,
                 options=dict(option.split("=", 1) for option in FLAGS.source_options),
@@ -105,13 +91,7 @@ def main(argv):
             FLAGS.video,
             FLAGS.model_path,
             labels_path=FLAGS.labels,
-            model_name=FLAGS.model_name,
-            num_frames=FLAGS.num_frames,
-            size=FLAGS.size,
-            stride=FLAGS.stride,
-            stride_seconds=FLAGS.stride_seconds,
-            fps=FLAGS.fps,
-            batch_size=FLAGS.batch_size,
+            **_flags.sliding_window(),
             output_path=FLAGS.output,
             plot_path=FLAGS.plot,
             plot_thumbnails=FLAGS.plot_thumbnails,

@@ -34,15 +34,9 @@ flags.DEFINE_string("output", None, "The .jsonl or .csv file, one line per video
 flags.DEFINE_string(
     "labels", None, "Class names, one per line; unset: class_names.txt next to the model."
 )
-_flags.define_model_name()
 flags.DEFINE_integer("top_k", 5, "Classes listed per video.")
 flags.DEFINE_bool("clips", False, "Also list each clip's time and top-k (JSON lines).")
-flags.DEFINE_integer("num_frames", None, "Frames per clip; unset: the model's input length.")
-flags.DEFINE_integer("size", None, "Crop side; unset: the model's input size.")
-flags.DEFINE_integer("stride", None, "Frames between clips; unset: half a clip.")
-flags.DEFINE_float("stride_seconds", None, "Seconds between clips, instead of --stride.")
-flags.DEFINE_float("fps", None, "Resample the videos to this frame rate; unset: keep their frames.")
-flags.DEFINE_integer("batch_size", 8, "Clips per forward pass (from any videos, with --runner).")
+_flags.define_sliding_window("Clips per forward pass (from any videos, with --runner).")
 flags.DEFINE_bool("progress", True, "Show a progress bar (videos done) on stderr, in one process.")
 _beam.define_runner()
 
@@ -54,13 +48,7 @@ def main(argv):
         "labels_path": FLAGS.labels,
         "top_k": FLAGS.top_k,
         "clips": FLAGS.clips,
-        "model_name": FLAGS.model_name,
-        "num_frames": FLAGS.num_frames,
-        "size": FLAGS.size,
-        "stride": FLAGS.stride,
-        "stride_seconds": FLAGS.stride_seconds,
-        "fps": FLAGS.fps,
-        "batch_size": FLAGS.batch_size,
+        **_flags.sliding_window(),
     }
     if beam is None:
         examples, _ = sources.corpus_examples(FLAGS.input, labels=None)
@@ -76,10 +64,7 @@ def main(argv):
             FLAGS.input, FLAGS.model_path, FLAGS.output, options=options, **settings
         )
     print(f"Predicted {summary.written} videos into {summary.output}.")
-    if summary.skipped:
-        print(f"Skipped {len(summary.skipped)} videos:")
-        for path, error in summary.skipped:
-            print(f"  {path}: {error}")
+    _beam.print_skipped(summary.skipped)
 
 
 def run():

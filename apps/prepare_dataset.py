@@ -41,10 +41,7 @@ def main(argv):
             FLAGS.input_dir, FLAGS.output_dir, options=options, **settings
         )
     print(f"Wrote {summary.written} videos to {len(summary.shards)} shards in {FLAGS.output_dir}.")
-    if summary.skipped:
-        print(f"Skipped {len(summary.skipped)} videos:")
-        for path, error in summary.skipped:
-            print(f"  {path}: {error}")
+    _beam.print_skipped(summary.skipped)
 
 
 def run():
